@@ -1,0 +1,140 @@
+"""Batch estimates: score a CSV or Parquet file of any size, chunk by chunk.
+
+Reading and writing use pandas and pyarrow; each chunk is checked and
+priced by the same NumPy-only `Predictor` the service uses. Rows that fail
+validation go to an errors file with their row number and reason; the
+run goes on. Outputs are written to temporary names and renamed at the
+end, so a failed run leaves no half-written file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from estimator.data.sources import read_table
+from estimator.errors import DataError, ValidationError
+from estimator.predictor import Predictor
+
+PARQUET = (".parquet", ".pq")
+
+
+@dataclass
+class BatchSummary:
+    scored: int
+    refused: int
+    unknown_categories: int
+    output: Path
+    errors: Path | None
+
+
+def _chunks(path: Path, size: int) -> Iterator[Any]:
+    import pandas as pd
+
+    if not path.is_file():
+        read_table(path)  # raises the same one-line errors as training
+    if path.suffix.lower() in PARQUET:
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=size):
+            yield batch.to_pandas()
+        return
+    try:
+        yield from pd.read_csv(path, chunksize=size, encoding="utf-8-sig", low_memory=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise DataError(f"Input file '{path}' cannot be parsed: "
+                        f"{str(err).splitlines()[0]}.", path=str(path)) from None
+
+
+class _Writer:
+    """Appends priced chunks to a CSV or Parquet file under a temporary name."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.partial")
+        self.parquet = path.suffix.lower() in PARQUET
+        self._pq: Any = None
+        self._first = True
+
+    def write(self, frame: Any) -> None:
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.parquet:
+            import pyarrow.parquet as pq
+
+            if self._pq is None:
+                self._pq = pq.ParquetWriter(self.tmp, table.schema)
+            self._pq.write_table(table)
+            return
+        import pyarrow.csv as pcsv
+
+        with self.tmp.open("ab" if not self._first else "wb") as fh:
+            pcsv.write_csv(table, fh, pcsv.WriteOptions(include_header=self._first))
+        self._first = False
+
+    def close(self, ok: bool) -> None:
+        if self._pq is not None:
+            self._pq.close()
+        if ok and self.tmp.exists():
+            os.replace(self.tmp, self.path)
+        elif self.tmp.exists():
+            self.tmp.unlink()
+
+
+def predict_file(predictor: Predictor, input_path: str | Path, output_path: str | Path, *,
+                 errors_path: str | Path | None = None, chunk_size: int = 100_000,
+                 column: str | None = None) -> BatchSummary:
+    """Price every row of `input_path` into `output_path` (input columns + the estimate).
+
+    Raises DataError when the file cannot be read or lacks a feature column.
+    """
+    src, dst = Path(input_path), Path(output_path)
+    err_path = Path(errors_path) if errors_path else dst.with_name(dst.stem + ".errors.csv")
+    name = column or f"predicted_{predictor.schema.target.name}"
+    writer = _Writer(dst)
+    err_tmp = err_path.with_name(f".{err_path.name}.partial")
+    scored = refused = unknown = 0
+    offset = 0
+    ok = False
+    try:
+        with err_tmp.open("w", newline="", encoding="utf-8") as efh:
+            errors = csv.writer(efh)
+            errors.writerow(["row", "line", "field", "reason"])
+            for chunk in _chunks(src, chunk_size):
+                chunk.columns = [str(c) for c in chunk.columns]
+                columns = {c: chunk[c].to_numpy() for c in predictor.schema.names
+                           if c in chunk.columns}
+                try:
+                    prices, encoded = predictor.predict_columns(columns, row_offset=offset)
+                except ValidationError as err:
+                    missing = [c for c in predictor.schema.names if c not in chunk.columns]
+                    raise DataError(f"Input file '{src}' lacks feature columns {missing}.",
+                                    path=str(src), column=err.field) from None
+                for row in sorted(encoded.errors):
+                    e = encoded.errors[row]
+                    errors.writerow([row, row + 2, e.field, e.reason])
+                good = ~np.isnan(prices)
+                out = chunk.loc[good].copy()
+                out[name] = prices[good]
+                if len(out) or offset == 0:
+                    writer.write(out)
+                scored += int(good.sum())
+                refused += len(encoded.errors)
+                unknown += len(encoded.unknown)
+                offset += len(chunk)
+        ok = True
+    finally:
+        writer.close(ok)
+        if ok and refused:
+            os.replace(err_tmp, err_path)
+        elif err_tmp.exists():
+            err_tmp.unlink()
+    return BatchSummary(scored=scored, refused=refused, unknown_categories=unknown, output=dst,
+                        errors=err_path if refused else None)

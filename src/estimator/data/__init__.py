@@ -1,0 +1,1 @@
+"""Data sources, schema inference and checks (the training side: uses pandas)."""

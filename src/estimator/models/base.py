@@ -1,0 +1,38 @@
+"""The one small interface every model family implements.
+
+A fitted model maps preprocessed inputs to the (possibly log-transformed)
+target with NumPy, or XGBoost for trees, alone. Training code lives beside
+it but imports its heavy libraries (PyTorch, scikit-learn) only when
+called, so that loading a model for serving never pulls them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar
+
+import numpy as np
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+Curves = dict[str, Any]
+# Called after each epoch or boosting round: (step, total, metrics so far).
+Progress = Callable[[int, int, dict[str, float]], None]
+
+M = TypeVar("M", bound="Model")
+
+
+class Model(Protocol):
+    family: ClassVar[str]
+
+    def predict(self, X: FloatArray) -> FloatArray:
+        """Targets (in the preprocessor's target space) for preprocessed rows."""
+        ...
+
+    def save(self, folder: Path) -> None:
+        """Write weights as JSON, .npz or XGBoost JSON into `folder`; never pickle."""
+        ...
+
+
+def no_progress(step: int, total: int, metrics: dict[str, float]) -> None:
+    """The default progress callback: say nothing."""

@@ -1,0 +1,129 @@
+"""Loading a model version and predicting with NumPy (and XGBoost) alone.
+
+This is the one prediction path: the API, batch scoring and evaluation
+all go through `Predictor`. It imports neither pandas nor PyTorch, and
+loading reads JSON, .npz (allow_pickle=False) and XGBoost JSON only, after
+checking every file against the sha256 recorded when the version was
+written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from estimator.errors import ModelLoadError
+from estimator.features import Encoded, FloatArray, Preprocessor, encode, encode_rows
+from estimator.models import Model, load_model
+from estimator.schema import Schema
+
+SCHEMA_FILE = "schema.json"
+PREPROCESSING_FILE = "preprocessing.json"
+MODEL_DIR = "model"
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file under a version folder, by relative path."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != "version.json":
+            out[p.relative_to(folder).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@dataclass
+class Predictor:
+    """A loaded model version: schema, fitted preprocessing and model."""
+
+    schema: Schema
+    preprocessor: Preprocessor
+    model: Model
+    meta: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", "model"))
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "unsaved"))
+
+    @classmethod
+    def load(cls, folder: str | Path, verify: bool = True) -> Predictor:
+        """Read a version folder, refusing a missing, altered or corrupt file.
+
+        Raises ModelLoadError with the file at fault.
+        """
+        root = Path(folder)
+        meta_path = root / "version.json"
+        if not meta_path.is_file():
+            raise ModelLoadError(f"'{root}' is not a model version: version.json is missing.")
+        try:
+            meta = json.loads(meta_path.read_text())
+            if verify:
+                for rel, digest in meta.get("files", {}).items():
+                    path = root / rel
+                    if not path.is_file():
+                        raise ModelLoadError(f"Model version '{root}' is incomplete: {rel} is "
+                                             "missing.")
+                    if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+                        raise ModelLoadError(f"Model version '{root}' is corrupt: {rel} does "
+                                             "not match its recorded checksum.")
+            schema = Schema.from_dict(json.loads((root / SCHEMA_FILE).read_text()))
+            pre = Preprocessor.from_dict(json.loads((root / PREPROCESSING_FILE).read_text()))
+            model = load_model(root / MODEL_DIR, str(meta["family"]))
+        except ModelLoadError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ModelLoadError(f"Model version '{root}' cannot be loaded: "
+                                 f"{type(err).__name__}: {err}.") from None
+        except Exception as err:  # XGBoost raises its own error type for a corrupt booster
+            raise ModelLoadError(f"Model version '{root}' cannot be loaded: "
+                                 f"{type(err).__name__}: {str(err).splitlines()[0]}.") from None
+        if len(pre.kinds_) != len(schema.features):
+            raise ModelLoadError(f"Model version '{root}' is inconsistent: the preprocessing "
+                                 "and the schema disagree on the features.")
+        return cls(schema=schema, preprocessor=pre, model=model, meta=meta)
+
+    def predict_matrix(self, raw: FloatArray) -> FloatArray:
+        """Prices for a raw matrix from `features.encode`, in one vectorised call."""
+        x = self.preprocessor.transform(raw)
+        return self.preprocessor.inverse_target(self.model.predict(x))
+
+    def encode_rows(self, rows: Sequence[Mapping[str, Any]]) -> Encoded:
+        return encode_rows(self.schema, rows, allow_missing=False)
+
+    def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> FloatArray:
+        """Prices for row objects; raises ValidationError naming the first bad row and field."""
+        encoded = self.encode_rows(rows)
+        encoded.raise_first()
+        return self.predict_matrix(encoded.matrix)
+
+    def predict_columns(self, columns: Mapping[str, Any], *, row_offset: int = 0,
+                        allow_missing: bool = True) -> tuple[FloatArray, Encoded]:
+        """Prices for columns (a batch file's chunk); bad rows get NaN and an entry in errors."""
+        encoded = encode(self.schema, columns, allow_missing=allow_missing, parse_strings=True,
+                         row_offset=row_offset)
+        prices = np.full(encoded.matrix.shape[0], np.nan)
+        good = np.ones(encoded.matrix.shape[0], dtype=bool)
+        for row in encoded.errors:
+            good[row - row_offset] = False
+        if good.any():
+            prices[good] = self.predict_matrix(encoded.matrix[good])
+        return prices, encoded
+
+
+def load_predictor(ref_or_folder: str | Path, registry: str | Path | None = None) -> Predictor:
+    """A predictor from a version folder path or a registry reference (NAME[@VERSION|@ALIAS])."""
+    path = Path(ref_or_folder)
+    if (path / "version.json").is_file():
+        return Predictor.load(path)
+    from estimator.registry import Registry
+
+    return Predictor.load(Registry(registry).resolve(str(ref_or_folder)).path)

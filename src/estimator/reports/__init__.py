@@ -1,0 +1,1 @@
+"""Static reports: learning curves, the EDA report."""

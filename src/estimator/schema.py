@@ -1,0 +1,82 @@
+"""The feature schema: the single source of truth about a model's inputs.
+
+Inferred once from the training data (see `estimator.data.infer`), stored
+as `schema.json` in every model version, and read back without pandas by
+the predictor, the API's request models, the web form and drift checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["numeric", "integer", "binary", "categorical"]
+KINDS: tuple[Kind, ...] = ("numeric", "integer", "binary", "categorical")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input column as seen in the training data."""
+
+    name: str
+    kind: Kind
+    description: str = ""
+    missing: int = 0
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    quantiles: dict[str, float] = field(default_factory=dict)
+    categories: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def example(self) -> float | int | str:
+        """A typical value: the median, or the most frequent category."""
+        if self.kind == "categorical":
+            return max(self.categories, key=lambda c: self.categories[c]) if self.categories else ""
+        mid = self.quantiles.get("p50", self.mean if self.mean is not None else 0.0)
+        if self.kind in ("integer", "binary"):
+            return round(mid)
+        return round(float(mid), 6)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str = ""
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    std: float | None = None
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Features in model order, and the target they predict."""
+
+    features: tuple[Feature, ...]
+    target: Target
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def example_row(self) -> dict[str, float | int | str]:
+        return {f.name: f.example for f in self.features}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": [asdict(f) for f in self.features], "target": asdict(self.target)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Schema:
+        feats = tuple(Feature(**f) for f in raw["features"])
+        for f in feats:
+            if f.kind not in KINDS:
+                raise ValueError(f"feature '{f.name}' has unknown kind {f.kind!r}")
+        return cls(features=feats, target=Target(**raw["target"]))
