@@ -1,0 +1,69 @@
+"""Shared fixtures: real models, trained once per test session into a temporary registry."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from estimator import config
+from estimator.registry import Registry, VersionInfo
+from estimator.training import train
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+EXAMPLES = SHARED / "examples"
+CALIFORNIA = SHARED / "data" / "california_housing.csv"
+
+
+def need(path: Path) -> Path:
+    """Skip the test, with the reason, when a file of the shared folder is absent."""
+    if not path.exists():
+        pytest.skip(f"{path.name} is not available here (it lives in the shared data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def session_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    return Registry(tmp_path_factory.mktemp("registry"))
+
+
+@pytest.fixture(scope="session")
+def boston_mlp(session_registry: Registry) -> VersionInfo:
+    """The article's final architecture, trained briefly on Boston."""
+    cfg = config.validate({"name": "boston-mlp", "model": {"family": "mlp", "layers": [64, 64, 32]},
+                           "training": {"batch_size": 10, "epochs": 30}})
+    result = train(cfg, registry=session_registry)
+    assert result.version is not None
+    return result.version
+
+
+@pytest.fixture(scope="session")
+def boston_gbm(session_registry: Registry) -> VersionInfo:
+    cfg = config.validate({"name": "boston-gbm", "model": {"family": "gbm", "n_estimators": 300}})
+    result = train(cfg, registry=session_registry)
+    assert result.version is not None
+    return result.version
+
+
+@pytest.fixture(scope="session")
+def california_gbm(session_registry: Registry) -> VersionInfo:
+    """Gradient-boosted trees on the California CSV: a categorical column and missing values."""
+    path = need(CALIFORNIA)
+    cfg = config.validate({
+        "name": "california-gbm",
+        "data": {"path": str(path), "target": "median_house_value"},
+        "model": {"family": "gbm", "n_estimators": 200, "learning_rate": 0.1},
+    })
+    result = train(cfg, registry=session_registry)
+    assert result.version is not None
+    return result.version
+
+
+@pytest.fixture()
+def database_url() -> str:
+    """The real PostgreSQL server the tests may use, or a skip saying why there is none."""
+    url = os.environ.get("ESTIMATOR_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("ESTIMATOR_TEST_DATABASE_URL is not set (scripts/test sets it)")
+    return url
