@@ -27,6 +27,8 @@ def progress_bars(quiet: bool) -> Iterator[Any]:
     tasks: dict[str, Any] = {}
 
     def update(task: str, step: int, total: int, metrics: dict[str, float]) -> None:
+        if not tasks:
+            bars.start()  # lazily, so that an early error prints nothing but its line
         if task not in tasks or (step == 1 and task != "fold"):
             if task in tasks:
                 bars.remove_task(tasks[task])
@@ -34,8 +36,11 @@ def progress_bars(quiet: bool) -> Iterator[Any]:
         info = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
         bars.update(tasks[task], completed=step, total=total, info=info)
 
-    with bars:
+    try:
         yield update
+    finally:
+        if tasks:
+            bars.stop()
 
 
 def print_json(data: Any) -> None:

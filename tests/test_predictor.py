@@ -1,0 +1,102 @@
+"""The serving-side predictor: NumPy only, no pickles, checked files, clear refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from estimator.errors import ModelLoadError, ValidationError
+from estimator.predictor import Predictor, load_predictor
+from estimator.registry import VersionInfo
+
+BLOCKED = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "pandas", "sklearn"):
+            raise ImportError("blocked " + name)
+sys.meta_path.insert(0, Block())
+from estimator.predictor import load_predictor
+p = load_predictor(sys.argv[1])
+row = p.schema.example_row()
+print(float(p.predict_rows([row, row])[0]))
+assert not {"torch", "pandas", "sklearn"} & set(sys.modules)
+"""
+
+
+@pytest.mark.parametrize("fixture", ["boston_mlp", "boston_gbm", "california_gbm"])
+def test_predicts_with_torch_and_pandas_blocked(fixture: str,
+                                                request: pytest.FixtureRequest) -> None:
+    version: VersionInfo = request.getfixturevalue(fixture)
+    proc = subprocess.run([sys.executable, "-c", BLOCKED, str(version.path)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    expected = Predictor.load(version.path)
+    row = expected.schema.example_row()
+    assert float(proc.stdout) == pytest.approx(float(expected.predict_rows([row])[0]), abs=1e-9)
+
+
+@pytest.mark.parametrize("fixture", ["boston_mlp", "boston_gbm"])
+def test_no_file_of_a_version_is_a_pickle(fixture: str, request: pytest.FixtureRequest) -> None:
+    version: VersionInfo = request.getfixturevalue(fixture)
+    for path in version.path.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        assert not data.startswith(b"\x80"), f"{path.name} looks like a pickle"
+        if path.suffix == ".json":
+            json.loads(data)
+        elif path.suffix == ".npz":
+            with zipfile.ZipFile(path) as zf:
+                assert all(n.endswith(".npy") for n in zf.namelist())
+            with np.load(path, allow_pickle=False) as npz:
+                assert all(npz[k].dtype != object for k in npz.files)
+        else:
+            assert path.suffix == ".png", path
+
+
+def test_corrupt_or_missing_files_are_refused(boston_mlp: VersionInfo, tmp_path: Path) -> None:
+    copy = tmp_path / boston_mlp.version
+    shutil.copytree(boston_mlp.path, copy)
+    weights = copy / "model" / "mlp.npz"
+    weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ModelLoadError, match=r"is corrupt: model/mlp.npz does not match"):
+        Predictor.load(copy)
+    weights.unlink()
+    with pytest.raises(ModelLoadError, match=r"is incomplete: model/mlp.npz is missing"):
+        Predictor.load(copy)
+    with pytest.raises(ModelLoadError, match=r"not a model version: version.json is missing"):
+        Predictor.load(tmp_path)
+
+
+def test_rows_are_checked_against_the_schema(boston_mlp: VersionInfo) -> None:
+    p = load_predictor(boston_mlp.path)
+    good = p.schema.example_row()
+    assert p.predict_rows([good]).shape == (1,)
+    cases = [
+        ({**good, "RAD": 3.5}, r"row 1, field 'RAD': must be a whole number, got 3.5"),
+        ({**good, "CHAS": 2}, r"row 1, field 'CHAS': must be 0 or 1, got 2.0"),
+        ({**good, "RM": None}, r"row 1, field 'RM': a value is required"),
+        ({**good, "RM": "six"}, r"row 1, field 'RM': expected a number, got 'six'"),
+        ({**good, "RM": float("inf")}, r"row 1, field 'RM': must be a finite number"),
+        ({k: v for k, v in good.items() if k != "LSTAT"}, r"row 1, field 'LSTAT': field required"),
+    ]
+    for bad, match in cases:
+        with pytest.raises(ValidationError, match=match):
+            p.predict_rows([good, bad])
+    assert p.predict_rows([{**good, "RAD": 3.0}]).shape == (1,)
+
+
+def test_unseen_category_goes_to_the_unknown_slot(california_gbm: VersionInfo) -> None:
+    p = load_predictor(california_gbm.path)
+    row = p.schema.example_row()
+    encoded = p.encode_rows([{**row, "ocean_proximity": "ON THE MOON"}])
+    assert encoded.unknown == [(0, "ocean_proximity", "ON THE MOON")]
+    assert np.isfinite(p.predict_matrix(encoded.matrix)).all()
