@@ -12,7 +12,7 @@ import sys
 import click
 import typer
 
-from estimator.cli import models, predict, train
+from estimator.cli import eda, models, predict, train
 from estimator.errors import EstimatorError
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.command("train")(train.train)
 app.command("predict")(predict.predict)
+app.command("eda")(eda.eda)
 app.add_typer(models.app, name="models")
 
 
