@@ -181,6 +181,15 @@ class Config(_Strict):
     seed: int = 42
     metrics: list[str] = Field(default_factory=lambda: ["mae"])
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_family(cls, raw: Any) -> Any:
+        # A model table without a family is an MLP, as in the article.
+        if isinstance(raw, dict) and isinstance(raw.get("model"), dict) \
+                and "family" not in raw["model"]:
+            return {**raw, "model": {"family": "mlp", **raw["model"]}}
+        return raw
+
 
 def from_seed_format(raw: dict[str, Any]) -> dict[str, Any]:
     """Translate the article's `config.json` into the native shape.

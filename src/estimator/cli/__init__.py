@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from estimator.cli import eda, models, predict, train
@@ -33,14 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     except EstimatorError as err:
         print(f"error: {err.message}", file=sys.stderr)
         return err.exit_code
-    except click.exceptions.Exit as exit_:
+    except typer.Exit as exit_:
         return int(exit_.exit_code or 0)
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("error: aborted", file=sys.stderr)
         return 130
-    except click.ClickException as err:
+    except typer.TyperException as err:  # usage errors: unknown option, bad value
         print(f"error: {err.format_message()}", file=sys.stderr)
-        return err.exit_code
+        return int(err.exit_code)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
