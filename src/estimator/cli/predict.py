@@ -19,8 +19,8 @@ def predict(
     input_: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet file to score.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the estimates "
                                          "(.csv or .parquet).")],
-    errors: Annotated[Path | None, typer.Option(help="Where refused rows go [default: "
-                                                "OUTPUT.errors.csv].")] = None,
+    errors: Annotated[Path | None, typer.Option(help="Where refused rows go.",
+                                                show_default="OUTPUT.errors.csv")] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Rows per chunk.")] = 100_000,
     registry: RegistryOpt = None,
     json_: JsonOpt = False,

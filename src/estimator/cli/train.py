@@ -17,7 +17,8 @@ ConfOpt = Annotated[Path | None, typer.Option("--conf", "-c", help="Config file 
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a config key: "
                                                   "training.epochs=50 (repeatable).")]
 RegistryOpt = Annotated[Path | None, typer.Option(
-    "--registry", envvar="ESTIMATOR_REGISTRY", help="Registry root folder [default: ./models].")]
+    "--registry", envvar="ESTIMATOR_REGISTRY", help="Registry root folder.",
+    show_default="./models")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON for scripts.")]
 
