@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from estimator.cli import eda, models, predict, train
+from estimator.cli import eda, models, predict, serve, train
 from estimator.errors import EstimatorError
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.command("train")(train.train)
 app.command("predict")(predict.predict)
 app.command("eda")(eda.eda)
+app.command("serve")(serve.serve)
 app.add_typer(models.app, name="models")
 
 

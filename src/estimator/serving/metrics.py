@@ -1,0 +1,84 @@
+"""Prometheus metrics of one app: requests and latency per route and status, rows, version.
+
+Each app gets its own collector registry, so that several apps in one
+process (tests) never share counters. With several uvicorn workers each
+process reports its own figures; scrape every pod, or run one worker per
+pod as the Kubernetes manifests do.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """The service's collectors, registered in a private registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        labels = ["route", "method", "status"]
+        self.requests = Counter("estimator_http_requests_total", "HTTP requests answered.",
+                                labels, registry=self.registry)
+        self.latency = Histogram("estimator_http_request_duration_seconds",
+                                 "Time to answer an HTTP request.", labels, buckets=BUCKETS,
+                                 registry=self.registry)
+        self.rows = Counter("estimator_rows_predicted_total", "Houses priced.", ["route"],
+                            registry=self.registry)
+        self.model = Gauge("estimator_model_info", "The model version being served (value 1).",
+                           ["name", "version"], registry=self.registry)
+        self.switches = Counter("estimator_model_switches_total",
+                                "Times the served version changed without a restart.",
+                                registry=self.registry)
+        self.refusals = Counter("estimator_model_refusals_total",
+                                "Versions refused because they could not be loaded.",
+                                registry=self.registry)
+
+    def served(self, previous: Any, current: Any) -> None:
+        """Holder listener: label the new version, count the switch."""
+        self.model.clear()
+        self.model.labels(name=current.name, version=current.version).set(1)
+        if previous is not None:
+            self.switches.inc()
+
+    def refused(self, line: str) -> None:
+        self.refusals.inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Times every HTTP request and labels it by route template (not raw path)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            labels = (route, scope["method"], str(status))
+            self.metrics.requests.labels(*labels).inc()
+            self.metrics.latency.labels(*labels).observe(perf_counter() - start)
