@@ -152,7 +152,30 @@ class LinearConfig(_Strict):
     alpha: float = Field(1.0, ge=0)
 
 
-ModelConfig = Annotated[MLPConfig | GBMConfig | LinearConfig, Field(discriminator="family")]
+MemberConfig = Annotated[MLPConfig | GBMConfig | LinearConfig, Field(discriminator="family")]
+
+
+def _gbm_and_mlp() -> list[MLPConfig | GBMConfig | LinearConfig]:
+    return [GBMConfig(), MLPConfig()]
+
+
+class EnsembleConfig(_Strict):
+    """Members of other families averaged with weights fitted on out-of-fold predictions.
+
+    `average` keeps the weights non-negative and summing to 1; `stacking`
+    fits a ridge meta-model (weights and intercept, penalty `alpha`) instead.
+    MLP members train with the config's `training` section.
+    """
+
+    family: Literal["ensemble"] = "ensemble"
+    members: list[MemberConfig] = Field(default_factory=lambda: _gbm_and_mlp(), min_length=2)
+    method: Literal["average", "stacking"] = "average"
+    folds: int = Field(5, ge=2)
+    alpha: float = Field(1.0, ge=0)
+
+
+ModelConfig = Annotated[MLPConfig | GBMConfig | LinearConfig | EnsembleConfig,
+                        Field(discriminator="family")]
 
 
 class EarlyStoppingConfig(_Strict):
@@ -168,6 +191,72 @@ class TrainingConfig(_Strict):
     early_stopping: EarlyStoppingConfig | None = None
 
 
+TuneMetric = Literal["mae", "rmse", "r2", "mape"]
+
+
+class ParamSpec(_Strict):
+    """One searched config key: a range `low`..`high` (integers give an integer range) or
+    `choices`; `model.layers` takes `layers: [min, max]` hidden layers of `units: [min, max]`."""
+
+    low: int | float | None = None
+    high: int | float | None = None
+    log: bool = False
+    step: int | float | None = None
+    choices: list[Any] | None = None
+    layers: tuple[int, int] | None = None
+    units: tuple[int, int] | None = None
+
+
+class TuneConfig(_Strict):
+    """`estimator tune`: the metric, the cross-validation on the training split, the search.
+
+    `space` adds to (or, with `replace_space`, replaces) the family's default
+    search space; a key set to null leaves that key at its config value.
+    """
+
+    metric: TuneMetric = "mae"
+    cv: int = Field(3, ge=2)
+    repeats: int = Field(1, ge=1)
+    space: dict[str, ParamSpec | None] = Field(default_factory=dict)
+    replace_space: bool = False
+    pruning: bool = True
+    startup_trials: int = Field(10, ge=1)
+    seed: int | None = None
+    retries: int = Field(2, ge=0)
+    heartbeat: int = Field(30, ge=1)
+
+
+class CandidateConfig(_Strict):
+    """A candidate of `estimator select`: the config with these sections replaced."""
+
+    label: str | None = None
+    model: ModelConfig
+    training: TrainingConfig | None = None
+    preprocessing: PreprocessingConfig | None = None
+
+
+class SelectionConfig(_Strict):
+    """The article's rule: the best `metric` among candidates whose p99 latency fits the limit."""
+
+    candidates: list[CandidateConfig] = Field(
+        default_factory=lambda: [CandidateConfig(model=LinearConfig()),
+                                 CandidateConfig(model=GBMConfig()),
+                                 CandidateConfig(model=MLPConfig())], min_length=1)
+    latency_ms: float = Field(10.0, gt=0)
+    metric: TuneMetric = "mae"
+    cv: int = Field(5, ge=2)
+    repeats: int = Field(1, ge=1)
+    calls: int = Field(1000, ge=10)
+
+    @field_validator("candidates", mode="before")
+    @classmethod
+    def _family_names(cls, v: Any) -> Any:
+        # `candidates: [linear, gbm]` is short for the families with their default settings.
+        if isinstance(v, list):
+            return [{"model": {"family": c}} if isinstance(c, str) else c for c in v]
+        return v
+
+
 class Config(_Strict):
     """A whole training run, as read from a config file."""
 
@@ -180,6 +269,8 @@ class Config(_Strict):
     pretrained: str | None = None
     seed: int = 42
     metrics: list[str] = Field(default_factory=lambda: ["mae"])
+    tune: TuneConfig | None = None
+    selection: SelectionConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -293,7 +384,7 @@ def _describe(err: PydanticValidationError) -> ConfigError:
     first = err.errors()[0]
     loc = [str(p) for p in first["loc"] if not str(p).endswith("Config")]
     # Discriminated unions add the family tag to the path; users never wrote it.
-    loc = [p for p in loc if p not in ("mlp", "gbm", "linear")]
+    loc = [p for p in loc if p not in ("mlp", "gbm", "linear", "ensemble")]
     key = ".".join(loc) or "(top level)"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":

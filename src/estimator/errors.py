@@ -8,7 +8,8 @@
     ├── RegistryError               a model reference cannot be resolved or changed
     │   ├── ModelNotFoundError      no such model, version or alias
     │   └── AliasInUseError         a version still has an alias pointing at it
-    └── ModelLoadError              a version folder is incomplete or corrupt
+    ├── ModelLoadError              a version folder is incomplete or corrupt
+    └── StudyStorageError           an Optuna study storage cannot be reached or used
 
 Each error keeps its structured fields and builds its own message, so the CLI
 and the HTTP app can turn it into one line or one JSON body in one place.
@@ -95,3 +96,7 @@ class AliasInUseError(RegistryError):
 
 class ModelLoadError(EstimatorError):
     """A model version folder is incomplete or its files are corrupt."""
+
+
+class StudyStorageError(EstimatorError):
+    """A tuning study's storage (database or journal file) cannot be reached or used."""

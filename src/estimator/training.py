@@ -161,9 +161,18 @@ def _libraries(family: str) -> dict[str, str]:
     return out
 
 
+# Writes extra files into a version folder before it is published; returns extra metadata.
+Annotate = Callable[[Path], dict[str, Any]]
+
+
 def save_version(registry: Registry, config: Config, result: TrainResult,
-                 dataset: Dataset, parent: Predictor | None) -> VersionInfo:
-    """Write the predictor and its records as a new registry version."""
+                 dataset: Dataset, parent: Predictor | None,
+                 annotate: Annotate | None = None) -> VersionInfo:
+    """Write the predictor and its records as a new registry version.
+
+    `annotate` (tuning, selection) adds its own files and metadata; they are
+    checksummed and published with the rest.
+    """
     from estimator.reports.plots import learning_curves_png
 
     def write(folder: Path) -> dict[str, Any]:
@@ -178,6 +187,7 @@ def save_version(registry: Registry, config: Config, result: TrainResult,
                                                        indent=2))
         (folder / "metrics.json").write_text(json.dumps(result.metrics, indent=2))
         learning_curves_png(result.curves, folder / "curves.png", title=config.name)
+        extra = annotate(folder) if annotate is not None else {}
         return {
             "family": config.model.family,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -188,6 +198,7 @@ def save_version(registry: Registry, config: Config, result: TrainResult,
             "libraries": _libraries(config.model.family),
             "target": pred.schema.target.name,
             "features": pred.schema.names,
+            **extra,
             "files": file_digests(folder),
         }
 
@@ -196,7 +207,8 @@ def save_version(registry: Registry, config: Config, result: TrainResult,
 
 def train(config: Config, *, registry: Registry | str | Path | None = None,
           config_dir: Path | None = None, cv: int | None = None, repeats: int | None = None,
-          save: bool = True, progress: TrainProgress = _quiet) -> TrainResult:
+          save: bool = True, progress: TrainProgress = _quiet,
+          annotate: Annotate | None = None) -> TrainResult:
     """Train the model a config describes and register it as a new version.
 
     Raises DataError or SchemaMismatchError for unusable data, ConfigError
@@ -235,6 +247,6 @@ def train(config: Config, *, registry: Registry | str | Path | None = None,
     result = TrainResult(predictor=predictor, metrics=metrics, curves=curves,
                          notes=list(dataset.notes))
     if save:
-        result.version = save_version(reg, config, result, dataset, parent)
+        result.version = save_version(reg, config, result, dataset, parent, annotate)
         predictor.meta = result.version.meta
     return result

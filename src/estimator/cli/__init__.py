@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from estimator.cli import eda, models, predict, serve, train
+from estimator.cli import eda, models, predict, serve, train, tune
 from estimator.errors import EstimatorError
 
 app = typer.Typer(
@@ -23,6 +23,8 @@ app.command("train")(train.train)
 app.command("predict")(predict.predict)
 app.command("eda")(eda.eda)
 app.command("serve")(serve.serve)
+app.command("tune")(tune.tune)
+app.command("select")(tune.select)
 app.add_typer(models.app, name="models")
 
 

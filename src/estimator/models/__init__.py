@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from estimator.config import Config, GBMConfig, LinearConfig, MLPConfig
-from estimator.errors import ModelLoadError
+from estimator.config import Config, EnsembleConfig, GBMConfig, LinearConfig, MLPConfig
+from estimator.errors import ConfigError, ModelLoadError
 from estimator.models.base import Curves, FloatArray, Model, Progress, no_progress
 
-FAMILIES = ("mlp", "gbm", "linear")
+FAMILIES = ("mlp", "gbm", "linear", "ensemble")
 
 
 def load_model(folder: Path, family: str) -> Model:
@@ -26,6 +26,10 @@ def load_model(folder: Path, family: str) -> Model:
         from estimator.models.linear import LinearModel
 
         return LinearModel.load(folder)
+    if family == "ensemble":
+        from estimator.models.ensemble import EnsembleModel
+
+        return EnsembleModel.load(folder)
     raise ModelLoadError(f"Unknown model family {family!r} in '{folder}'.")
 
 
@@ -46,6 +50,13 @@ def fit_model(config: Config, X: FloatArray, y: FloatArray, X_val: FloatArray | 
 
         assert init is None or isinstance(init, GBMModel)
         return fit_gbm(cfg, X, y, X_val, y_val, seed=config.seed, init=init, progress=progress)
+    if isinstance(cfg, EnsembleConfig):
+        from estimator.models.ensemble import fit_ensemble
+
+        if init is not None:
+            raise ConfigError("An ensemble cannot be fine-tuned; fine-tune its members and "
+                              "train a new ensemble.", key="pretrained")
+        return fit_ensemble(config, X, y, X_val, y_val, to_price=to_price, progress=progress)
     assert isinstance(cfg, LinearConfig)
     from estimator.models.linear import fit_linear
 
