@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from estimator.batch import predict_file
 from estimator.cli.output import out_console, print_json
 from estimator.cli.train import JsonOpt, RegistryOpt
 from estimator.predictor import load_predictor
@@ -26,6 +25,8 @@ def predict(
     json_: JsonOpt = False,
 ) -> None:
     """Score a file of houses with a registered model; bad rows go to an errors file."""
+    from estimator.batch import predict_file  # pandas: only for batch files, not for serving
+
     predictor = load_predictor(model, registry)
     summary = predict_file(predictor, input_, output, errors_path=errors, chunk_size=chunk_size)
     if json_:

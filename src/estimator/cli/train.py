@@ -10,7 +10,6 @@ import typer
 from estimator import config as config_mod
 from estimator.cli.output import out_console, print_json, progress_bars
 from estimator.registry import Registry
-from estimator.training import train as train_model
 
 ConfOpt = Annotated[Path | None, typer.Option("--conf", "-c", help="Config file (YAML or JSON); "
                                               "defaults to the built-in Boston MLP.")]
@@ -54,6 +53,8 @@ def train(
         _report(info.ref, str(info.path), info.meta.get("metrics", {}), [], json_,
                 existing=True)
         return
+    from estimator.training import train as train_model  # pandas and PyTorch: only when training
+
     with progress_bars(quiet or json_) as progress:
         result = train_model(cfg, registry=reg, config_dir=conf.parent if conf else None,
                              cv=cv, repeats=repeats, progress=progress)
