@@ -14,7 +14,10 @@ killed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import random
 import sqlite3
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,10 +71,12 @@ def public_url(url: str) -> str:
     kind, full = normalise(url)
     if kind == "journal":
         return full
-    from sqlalchemy.engine import make_url
+    from sqlalchemy.engine import URL, make_url
 
-    return make_url(full).set(username=None, password=None).render_as_string(
-        hide_password=False)
+    u = make_url(full)
+    bare = URL.create(u.drivername, host=u.host, port=u.port, database=u.database,
+                      query=u.query)
+    return bare.render_as_string(hide_password=False)
 
 
 def _journal_path(url: str) -> Path:
@@ -93,7 +98,7 @@ def open_storage(url: str, *, heartbeat: int = 30, retries: int = 2) -> Any:
     Raises ConfigError for a malformed URL and StudyStorageError when the
     database or file cannot be reached.
     """
-    from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
     kind, full = normalise(url)
@@ -103,25 +108,54 @@ def open_storage(url: str, *, heartbeat: int = 30, retries: int = 2) -> Any:
             path = _journal_path(full)
             path.parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(str(path)))
-        engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
-        if full.startswith("sqlite"):
-            db = _sqlite_path(full)
-            if db is not None:
-                db.parent.mkdir(parents=True, exist_ok=True)
-                with contextlib.closing(sqlite3.connect(db, timeout=60)) as conn:
-                    conn.execute("PRAGMA journal_mode=WAL")  # kept by the file from now on
-            engine_kwargs["connect_args"] = {"timeout": 60}
-        else:
-            engine_kwargs["connect_args"] = {"connect_timeout": 10}
-        with quiet_experimental():
-            retry = RetryHeartbeatStaleTrialCallback(max_retry=retries)
-            return RDBStorage(full, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
-                              heartbeat_stale_trial_callback=retry)
+        return _rdb_storage(full, heartbeat, retries)
     except (ConfigError, StudyStorageError):
         raise
     except Exception as err:  # SQLAlchemy, psycopg and OS errors all mean: cannot open it
         raise StudyStorageError(f"Cannot open the study storage {shown}: "
                                 f"{_first_line(err)}.") from None
+
+
+def _rdb_storage(url: str, heartbeat: int, retries: int) -> Any:
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True,
+                                     "connect_args": {"connect_timeout": 10}}
+    db = _sqlite_path(url) if url.startswith("sqlite") else None
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(db, timeout=60)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")  # kept by the file from now on
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    for attempt in range(3):
+        try:
+            with _file_lock(db), quiet_experimental():
+                retry = RetryHeartbeatStaleTrialCallback(max_retry=retries)
+                return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
+                                  heartbeat_stale_trial_callback=retry)
+        except DBAPIError as err:
+            # Workers creating the tables of a new database at once: one wins, the others
+            # find the tables on their next try.
+            race = isinstance(err, IntegrityError) or "already exists" in str(err)
+            if attempt == 2 or not race:
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _file_lock(db: Path | None) -> Iterator[None]:
+    """Serialise table creation of one SQLite file across processes."""
+    if db is None:
+        yield
+        return
+    with db.with_name(db.name + ".lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _first_line(err: BaseException) -> str:
