@@ -1,29 +1,31 @@
 """The request path: a JSON body in, one NumPy matrix, one vectorised prediction, JSON out.
 
-pydantic-core validates the whole body from bytes in one call; the raw
-matrix is then filled column by column (no per-row Python beyond one
-`itemgetter` pass), predicted by the served `Predictor`, and the answer
-serialised once with orjson. Nothing here imports pandas or PyTorch.
+The body is validated in one call (see `parsing`); the raw matrix is filled
+column-wise (no per-row Python beyond one `itemgetter` pass), transformed
+and predicted in one vectorised call, values far outside the training
+range are flagged, and the answer is serialised once with orjson. Nothing
+here imports pandas or PyTorch.
 """
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import orjson
-import pydantic_core
 
 from estimator.errors import ValidationError
 from estimator.features import FloatArray
 from estimator.predictor import Predictor
 from estimator.schema import Feature
-from estimator.serving.handlers import InvalidJSONError, RequestTooLargeError
+from estimator.serving.parsing import BodyParser, Houses
 from estimator.serving.schemas import ApiTypes
+from estimator.serving.transform import CompiledTransform
 
 MAX_WARNINGS = 100
 
@@ -48,15 +50,6 @@ def _far_bounds(feature: Feature) -> tuple[float, float]:
     return feature.min - spread, feature.max + spread
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value).replace("nan", "NaN").replace("inf", "Infinity")
-    try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
 class Codec:
     """Validation, encoding and answers for one loaded version."""
 
@@ -65,11 +58,13 @@ class Codec:
         self.schema = predictor.schema
         self.max_batch = max_batch
         self.types = ApiTypes.build(self.schema, max_batch)
+        self._transform = CompiledTransform(predictor.preprocessor)
+        self.parser = BodyParser(self.schema, self.types, max_batch)
         feats = self.schema.features
-        self._kinds = {f.name: f.kind for f in feats}
         self._numeric = [j for j, f in enumerate(feats) if f.kind != "categorical"]
         self._take_numeric = itemgetter(*(feats[j].name for j in self._numeric)) \
-            if self._numeric else None
+            if len(self._numeric) > 1 else None
+        self._all_numeric = self._numeric == list(range(len(feats)))
         self._categorical = [(j, f.name, {c: float(i) for i, c in enumerate(f.categories)})
                              for j, f in enumerate(feats) if f.kind == "categorical"]
         bounds = np.array([_far_bounds(f) for f in feats], dtype=np.float64).reshape(-1, 2)
@@ -77,85 +72,19 @@ class Codec:
         self._centre = np.array([f.mean if f.mean is not None else np.nan for f in feats])
         self._spread = np.array([f.std if f.std else np.nan for f in feats])
         self._keys = [f"Prediction price {i}" for i in range(max_batch)]
-        self._features = ", ".join(self.schema.names)
-
-    # -- parsing ---------------------------------------------------------------------------
-
-    def parse_v1(self, body: bytes) -> list[dict[str, Any]]:
-        """The houses of an article-style body (a JSON list); raises ValidationError."""
-        try:
-            rows: list[dict[str, Any]] = self.types.v1_body.validate_json(body)
-        except pydantic_core.ValidationError as err:
-            raise self._refusal(err.errors(include_url=False)[0], v2=False) from None
-        return rows
-
-    def parse_v2(self, body: bytes) -> tuple[list[dict[str, Any]], bool]:
-        """The houses and the `explain` flag of a v2 body; raises ValidationError."""
-        try:
-            parsed = self.types.v2_body.validate_json(body)
-        except pydantic_core.ValidationError as err:
-            raise self._refusal(err.errors(include_url=False)[0], v2=True) from None
-        return parsed["instances"], bool(parsed.get("explain", False))
-
-    def _refusal(self, error: Any, v2: bool) -> ValidationError:
-        """Our error, naming the row and field, for pydantic's first complaint."""
-        kind, loc, value = error["type"], list(error["loc"]), error.get("input")
-        if kind == "json_invalid":
-            return InvalidJSONError(f"the body is not valid JSON ({error['ctx']['error']})")
-        if v2:
-            if len(loc) == 0:
-                return ValidationError('the body must be a JSON object: {"instances": [...]}')
-            if loc[0] != "instances":
-                reason = ("field required" if kind == "missing" else
-                          "is not allowed; the body holds 'instances' and 'explain'"
-                          if kind == "extra_forbidden" else "must be true or false")
-                return ValidationError(reason, field=str(loc[0]))
-            loc = loc[1:]
-            if not loc and kind not in ("too_short", "too_long"):
-                return ValidationError("must be a JSON list of houses", field="instances")
-        if not loc:
-            if kind == "too_short":
-                return ValidationError("the request holds no houses; send at least one")
-            if kind == "too_long":
-                return RequestTooLargeError(f"the request holds more than {self.max_batch} "
-                                            "houses; split it into smaller batches")
-            return ValidationError("the body must be a JSON list of houses, each an object "
-                                   "keyed by feature name")
-        row = int(loc[0])
-        if len(loc) == 1:
-            return ValidationError("each house must be a JSON object keyed by feature name",
-                                   row=row)
-        field = str(loc[1])
-        if kind == "missing":
-            return ValidationError("field required", row=row, field=field)
-        if kind == "extra_forbidden":
-            return ValidationError(f"is not a feature of this model (features: "
-                                   f"{self._features})", row=row, field=field, value=value)
-        return ValidationError(self._reason(self._kinds[field], value), row=row, field=field,
-                               value=value)
-
-    @staticmethod
-    def _reason(kind: str, value: Any) -> str:
-        got = _shown(value)
-        if value is None:
-            return "a value is required, got null"
-        if isinstance(value, float) and not np.isfinite(value):
-            return f"must be a finite number, got {got}"
-        return {"numeric": f"must be a number, got {got}",
-                "integer": f"must be a whole number, got {got}",
-                "binary": f"must be 0 or 1, got {got}",
-                "categorical": f"must be a string (a category), got {got}"}[kind]
 
     # -- encoding and predicting -----------------------------------------------------------
 
-    def price(self, rows: list[dict[str, Any]]) -> Priced:
+    def price(self, houses: Houses) -> Priced:
         """Prices for validated houses, with the warnings they deserve."""
-        n = len(rows)
-        matrix = np.empty((n, len(self.schema.features)), dtype=np.float64)
+        rows, n = houses.rows, len(houses.rows)
+        numeric = self._numeric_columns(rows)
+        if self._all_numeric:
+            matrix = numeric
+        else:
+            matrix = np.empty((n, len(self.schema.features)), dtype=np.float64)
+            matrix[:, self._numeric] = numeric
         unseen: dict[tuple[int, int], str] = {}
-        if self._take_numeric is not None:
-            values = np.array(list(map(self._take_numeric, rows)), dtype=np.float64)
-            matrix[:, self._numeric] = values.reshape(n, len(self._numeric))
         for j, name, codes in self._categorical:
             column = list(map(itemgetter(name), rows))
             matrix[:, j] = [codes.get(v, -1.0) for v in column]
@@ -164,7 +93,7 @@ class Codec:
         far = (matrix < self._low) | (matrix > self._high)
         flagged = sorted([*unseen, *zip(*np.nonzero(far), strict=True)]) \
             if unseen or far.any() else []
-        prices = self.predictor.predict_matrix(matrix)
+        prices = self.predict(matrix)
         if not np.isfinite(prices).all():
             self._refuse_unpriceable(matrix, prices)
         warnings = [self._warning(int(i), int(j), matrix, unseen)
@@ -173,6 +102,22 @@ class Codec:
             warnings.append({"row": None, "field": None, "message": (
                 f"{len(flagged) - MAX_WARNINGS} more warnings were left out")})
         return Priced(rows=rows, prices=prices, warnings=warnings)
+
+    def _numeric_columns(self, rows: list[dict[str, Any]]) -> FloatArray:
+        """The non-categorical values of validated rows, as one float matrix."""
+        k = len(self._numeric)
+        flat: Iterable[Any]
+        if self._take_numeric is not None:
+            flat = chain.from_iterable(map(self._take_numeric, rows))
+        else:  # zero or one such feature: itemgetter would not give tuples
+            names = [self.schema.features[j].name for j in self._numeric]
+            flat = (row[name] for row in rows for name in names)
+        return np.fromiter(flat, dtype=np.float64, count=len(rows) * k).reshape(len(rows), k)
+
+    def predict(self, matrix: FloatArray) -> FloatArray:
+        """`Predictor.predict_matrix` for complete rows, with the compiled transform."""
+        pre = self.predictor.preprocessor
+        return pre.inverse_target(self.predictor.model.predict(self._transform(matrix)))
 
     def _warning(self, i: int, j: int, matrix: FloatArray,
                  unseen: dict[tuple[int, int], str]) -> dict[str, Any]:
@@ -195,16 +140,21 @@ class Codec:
     # -- answers ---------------------------------------------------------------------------
 
     def answer_v1(self, body: bytes) -> tuple[bytes, int]:
-        """The article's answer: the houses as sent and one `Prediction price i` each."""
-        priced = self.price(self.parse_v1(body))
+        """The article's answer: the houses as sent and one `Prediction price i` each.
+
+        The houses are echoed as the very bytes received, which pydantic has just
+        validated as JSON, rather than serialised a second time.
+        """
+        priced = self.price(self.parser.parse(body, v2=False))
         predictions = [{k: p} for k, p in zip(self._keys, priced.prices.tolist(), strict=False)]
-        return orjson.dumps({"inputData": priced.rows, "predictions": predictions}), len(
-            priced.rows)
+        return b"".join((b'{"inputData":', body.strip(), b',"predictions":',
+                         orjson.dumps(predictions), b"}")), len(priced.rows)
 
     def answer_v2(self, body: bytes) -> tuple[bytes, int]:
         """Model name and version, an id and a price per house, and warnings."""
-        rows, explain = self.parse_v2(body)
-        priced = self.price(rows)
+        houses = self.parser.parse(body, v2=True)
+        priced = self.price(houses)
+        rows, explain = priced.rows, houses.explain
         hexed = os.urandom(16 * len(rows)).hex()
         predictions = [{"id": hexed[32 * i: 32 * i + 32], "price": p}
                        for i, p in enumerate(priced.prices.tolist())]

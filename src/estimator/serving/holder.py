@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from estimator.errors import EstimatorError, ModelLoadError
@@ -49,6 +50,11 @@ class Served:
     @property
     def headers(self) -> dict[str, str]:
         return {"X-Model-Name": self.name, "X-Model-Version": self.version}
+
+    @cached_property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The same headers, encoded once for every answer of this version."""
+        return [(k.lower().encode(), v.encode("latin-1")) for k, v in self.headers.items()]
 
 
 def _signature(predictor: Predictor) -> list[tuple[str, str]]:

@@ -77,6 +77,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _answer(content: bytes, served: Served) -> Response:
+    response = Response(content, media_type="application/json")
+    response.raw_headers.extend(served.raw_headers)
+    return response
+
+
 def _ref(served: Served | None) -> dict[str, str] | None:
     return {"name": served.name, "version": served.version} if served is not None else None
 
@@ -106,7 +112,7 @@ def api_router(holder: ModelHolder, settings: Settings, metrics: Metrics) -> API
         served = holder.require()
         content, rows = served.codec.answer_v1(await read_body(request, limit))
         rows_v1.inc(rows)
-        return Response(content, media_type="application/json", headers=served.headers)
+        return _answer(content, served)
 
     @router.post(V2_PATH, tags=["predict"], summary="Estimate prices, with ids and warnings",
                  responses=_errors(400, 413, 422, 503))
@@ -116,7 +122,7 @@ def api_router(holder: ModelHolder, settings: Settings, metrics: Metrics) -> API
         served = holder.require()
         content, rows = served.codec.answer_v2(await read_body(request, limit))
         rows_v2.inc(rows)
-        return Response(content, media_type="application/json", headers=served.headers)
+        return _answer(content, served)
 
     @router.post("/v1/baseline", include_in_schema=False)
     async def baseline(request: Request) -> Response:

@@ -6,9 +6,9 @@ whole request body from JSON in one call into plain dicts. The same types
 give the OpenAPI document its fields, descriptions, observed ranges and a
 working example built from the training data.
 
-    numeric      a finite number (an int is taken as a float)
+    numeric      a finite number
     integer      a whole number: 3 and 3.0 pass, 3.5 does not
-    binary       0 or 1 (0.0 and 1.0 pass)
+    binary       0 or 1 (0.0 and 1.0 pass, true does not)
     categorical  a string; unseen values are accepted and priced as unknown
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter
 from typing_extensions import TypedDict
 
 from estimator.schema import Feature, Schema
@@ -46,13 +46,15 @@ def describe(feature: Feature) -> str:
 
 
 def _as_integer(schema: dict[str, Any]) -> None:
-    """Show `int | whole float` as JSON Schema's integer, which admits 3.0 too."""
-    schema.pop("anyOf", None)
+    """Show a whole float as JSON Schema's integer, which admits 3.0 too."""
     schema["type"] = "integer"
+    schema.pop("multipleOf", None)
 
 
 def _as_binary(schema: dict[str, Any]) -> None:
     _as_integer(schema)
+    schema.pop("minimum", None)
+    schema.pop("maximum", None)
     schema["enum"] = [0, 1]
 
 
@@ -64,11 +66,12 @@ def feature_type(feature: Feature) -> Any:
     doc["examples"] = [feature.example]
     if feature.kind == "numeric":
         return Annotated[float, Strict(), Field(allow_inf_nan=False, **doc)]
+    # A whole float (3 or 3.0) rather than `int | float`: unions cost a third of the time
+    # of validating a house, and the answer echoes the houses as sent anyway.
     bounds: dict[str, Any] = {"ge": 0, "le": 1} if feature.kind == "binary" else {}
-    whole = Annotated[float, Strict(), Field(allow_inf_nan=False, multiple_of=1, **bounds)]
-    exact = Annotated[StrictInt, Field(**bounds)]
     shape = _as_binary if feature.kind == "binary" else _as_integer
-    return Annotated[exact | whole, Field(json_schema_extra=shape, **doc)]
+    return Annotated[float, Strict(), Field(allow_inf_nan=False, multiple_of=1, **bounds,
+                                            json_schema_extra=shape, **doc)]
 
 
 def typed_dict(title: str, fields: dict[str, Any], **config: Any) -> Any:

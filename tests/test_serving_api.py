@@ -1,0 +1,317 @@
+"""End to end: the HTTP API of a real uvicorn server serving real trained models."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from estimator import config
+from estimator.predictor import Predictor
+from estimator.registry import Registry, VersionInfo
+from estimator.training import train
+from tests.conftest import EXAMPLES, need
+from tests.serving_support import running
+
+pytestmark = pytest.mark.slow
+MAX_BATCH = 50
+MAX_BODY = 64 * 1024
+V1 = "/v1/services/predict"
+
+
+@pytest.fixture(scope="module")
+def boston(session_registry: Registry, boston_mlp: VersionInfo) -> Iterator[httpx.Client]:
+    with running(session_registry.root, boston_mlp.ref, max_batch=MAX_BATCH,
+                 max_body_bytes=MAX_BODY) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def california(session_registry: Registry,
+               california_gbm: VersionInfo) -> Iterator[httpx.Client]:
+    with running(session_registry.root, california_gbm.ref) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def article_request() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(need(EXAMPLES / "seed_predict_request.json")
+                                            .read_text())
+    return rows
+
+
+def house(predictor_path: Path, **changes: Any) -> dict[str, Any]:
+    row = Predictor.load(predictor_path).schema.example_row()
+    return {**row, **changes}
+
+
+# -- the article's API and v2 ------------------------------------------------------------------
+
+
+def test_health_and_ready_name_the_served_version(boston: httpx.Client,
+                                                  boston_mlp: VersionInfo) -> None:
+    served = {"name": boston_mlp.name, "version": boston_mlp.version}
+    health = boston.get("/health")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "model": served, "message": None}
+    ready = boston.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["model"] == served
+
+
+def test_the_article_request_gets_the_article_answer(
+        boston: httpx.Client, boston_mlp: VersionInfo,
+        article_request: list[dict[str, Any]]) -> None:
+    answer = boston.post(V1, json=article_request)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["x-model-version"] == boston_mlp.version
+    body = answer.json()
+    assert list(body) == ["inputData", "predictions"]
+    assert body["inputData"] == article_request
+    [prediction] = body["predictions"]
+    assert list(prediction) == ["Prediction price 0"]
+    expected = Predictor.load(boston_mlp.path).predict_rows(article_request)[0]
+    assert prediction["Prediction price 0"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_v2_names_the_version_and_gives_each_estimate_an_id(
+        boston: httpx.Client, boston_mlp: VersionInfo) -> None:
+    rows = [house(boston_mlp.path, RM=rm) for rm in (4.5, 6.0, 7.5)]
+    answer = boston.post("/v2/predict", json={"instances": rows, "explain": False})
+    assert answer.status_code == 200
+    assert answer.headers["x-model-name"] == boston_mlp.name
+    body = answer.json()
+    assert body["model"] == {"name": boston_mlp.name, "version": boston_mlp.version}
+    assert body["warnings"] == []
+    ids = [p["id"] for p in body["predictions"]]
+    assert len(set(ids)) == 3 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    expected = Predictor.load(boston_mlp.path).predict_rows(rows)
+    assert [p["price"] for p in body["predictions"]] == pytest.approx(expected.tolist())
+    v1 = boston.post(V1, json=rows).json()["predictions"]
+    assert [p[f"Prediction price {i}"] for i, p in enumerate(v1)] == pytest.approx(
+        expected.tolist())
+
+
+def test_integer_features_take_whole_floats(boston: httpx.Client,
+                                            boston_mlp: VersionInfo) -> None:
+    answer = boston.post(V1, json=[house(boston_mlp.path, RAD=5.0, TAX=296, CHAS=1.0)])
+    assert answer.status_code == 200
+
+
+def test_far_values_are_priced_and_flagged(boston: httpx.Client,
+                                           boston_mlp: VersionInfo) -> None:
+    rows = [house(boston_mlp.path), house(boston_mlp.path, CRIM=500.0, RM=30.0)]
+    body = boston.post("/v2/predict", json={"instances": rows}).json()
+    assert all(math.isfinite(p["price"]) for p in body["predictions"])
+    flagged = {(w["row"], w["field"]) for w in body["warnings"]}
+    assert flagged == {(1, "CRIM"), (1, "RM")}
+    assert "far outside the range seen in training" in body["warnings"][0]["message"]
+
+
+def test_unseen_categories_go_to_the_unknown_slot_with_a_warning(
+        california: httpx.Client, california_gbm: VersionInfo) -> None:
+    known = house(california_gbm.path)
+    rows = [known, {**known, "ocean_proximity": "ON THE MOON"}]
+    body = california.post("/v2/predict", json={"instances": rows}).json()
+    [warning] = body["warnings"]
+    assert (warning["row"], warning["field"]) == (1, "ocean_proximity")
+    assert "'ON THE MOON' was never seen in training" in warning["message"]
+    expected = Predictor.load(california_gbm.path).predict_rows(rows)
+    assert [p["price"] for p in body["predictions"]] == pytest.approx(expected.tolist(),
+                                                                      rel=1e-6)
+    assert california.post(V1, json=rows).status_code == 200
+
+
+def test_models_route_describes_the_served_version(boston: httpx.Client,
+                                                   boston_mlp: VersionInfo) -> None:
+    body = boston.get("/v1/models").json()
+    assert (body["name"], body["version"], body["family"]) == (
+        boston_mlp.name, boston_mlp.version, "mlp")
+    assert body["metrics"]["test"]["rmse"] == boston_mlp.meta["metrics"]["test"]["rmse"]
+    assert [f["name"] for f in body["schema"]["features"]][:3] == ["CRIM", "ZN", "INDUS"]
+    assert body["aliases"]["latest"] == boston_mlp.version
+    assert any(e["to"] == boston_mlp.version for e in body["history"])
+
+
+def test_metrics_count_requests_rows_and_the_version(boston: httpx.Client,
+                                                     boston_mlp: VersionInfo) -> None:
+    boston.post(V1, json=[house(boston_mlp.path)] * 3)
+    boston.post(V1, json=[])
+    text = boston.get("/metrics").text
+    assert re.search(r'estimator_http_requests_total\{method="POST",route="/v1/services/'
+                     r'predict",status="200"\} [1-9]', text)
+    assert re.search(r'estimator_http_requests_total\{method="POST",route="/v1/services/'
+                     r'predict",status="422"\} [1-9]', text)
+    assert 'estimator_http_request_duration_seconds_bucket{le="0.01",method="POST"' in text
+    rows = re.search(r'estimator_rows_predicted_total\{route="/v1/services/predict"\} (\S+)',
+                     text)
+    assert rows is not None and float(rows.group(1)) >= 3
+    assert (f'estimator_model_info{{name="{boston_mlp.name}",version="{boston_mlp.version}"}} '
+            "1.0") in text
+
+
+def test_docs_list_every_feature_with_a_working_example(
+        california: httpx.Client, california_gbm: VersionInfo) -> None:
+    assert "swagger-ui" in california.get("/docs").text
+    assert "redoc" in california.get("/redoc").text
+    spec = california.get("/openapi.json").json()
+    house_schema = spec["components"]["schemas"]["HouseIn"]
+    schema = Predictor.load(california_gbm.path).schema
+    assert list(house_schema["properties"]) == schema.names
+    ocean = house_schema["properties"]["ocean_proximity"]
+    assert ocean["examples"] == list(schema.feature("ocean_proximity").categories)
+    assert "'INLAND'" in ocean["description"]
+    income = house_schema["properties"]["median_income"]
+    assert "Seen in training: 0.4999 to 15.0001" in income["description"]
+    assert house_schema["properties"]["households"]["type"] == "integer"
+    body = spec["paths"][V1]["post"]["requestBody"]["content"]["application/json"]
+    assert body["example"] == [schema.example_row()]
+    answer = california.post(V1, json=body["example"])
+    assert answer.status_code == 200
+    example_v2 = spec["paths"]["/v2/predict"]["post"]["requestBody"]["content"][
+        "application/json"]["example"]
+    assert california.post("/v2/predict", json=example_v2).status_code == 200
+
+
+def test_feature_names_with_spaces_and_slashes_work(tmp_path: Path) -> None:
+    csv = tmp_path / "odd.csv"
+    lines = ["living area,rooms/floor,has garden,price"]
+    lines += [f"{50 + i},{1 + i % 4},{i % 2},{100 + 3 * i + (i % 4) * 7}" for i in range(60)]
+    csv.write_text("\n".join(lines) + "\n")
+    cfg = config.validate({"name": "odd", "data": {"path": str(csv), "target": "price"},
+                           "model": {"family": "linear"}})
+    registry = Registry(tmp_path / "models")
+    train(cfg, registry=registry)
+    with running(registry.root, "odd") as client:
+        row = {"living area": 70.0, "rooms/floor": 2, "has garden": 1}
+        answer = client.post(V1, json=[row])
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["inputData"] == [row]
+        refused = client.post(V1, json=[{**row, "rooms/floor": 2.5}])
+        assert refused.json()["field"] == "rooms/floor"
+        spec = client.get("/openapi.json").json()
+        assert set(spec["components"]["schemas"]["HouseIn"]["properties"]) == set(row)
+
+
+# -- bad input never gets a 500 ------------------------------------------------------------------
+
+GOOD = {"CRIM": 0.09, "ZN": 0.0, "INDUS": 4.05, "CHAS": 0, "NOX": 0.51, "RM": 6.4, "AGE": 84.1,
+        "DIS": 2.65, "RAD": 5, "TAX": 296, "PTRATIO": 16.6, "B": 395.5, "LSTAT": 9.04}
+
+
+def without(key: str) -> dict[str, Any]:
+    return {k: v for k, v in GOOD.items() if k != key}
+
+
+def text(rows: Any) -> str:
+    return json.dumps(rows)
+
+
+BAD_V1 = [
+    # (body, status, error, row, field, words in the message)
+    (text([GOOD, without("RM")]), 422, "invalid_input", 1, "RM", "field required"),
+    (text([{**GOOD, "garage": 1}]), 422, "invalid_input", 0, "garage",
+     "is not a feature of this model"),
+    (text([GOOD, GOOD, {**GOOD, "AGE": "old"}]), 422, "invalid_input", 2, "AGE",
+     'must be a number, got "old"'),
+    (text([{**GOOD, "RM": "6.4"}]), 422, "invalid_input", 0, "RM", 'must be a number, got "6.4"'),
+    (text([{**GOOD, "RM": [6]}]), 422, "invalid_input", 0, "RM", "must be a number"),
+    (text([{**GOOD, "LSTAT": None}]), 422, "invalid_input", 0, "LSTAT",
+     "a value is required, got null"),
+    (text([GOOD]).replace("9.04", "NaN"), 422, "invalid_input", 0, "LSTAT",
+     "must be a finite number, got NaN"),
+    (text([GOOD]).replace("9.04", "Infinity"), 422, "invalid_input", 0, "LSTAT",
+     "must be a finite number, got Infinity"),
+    (text([GOOD]).replace("9.04", "-Infinity"), 422, "invalid_input", 0, "LSTAT",
+     "must be a finite number, got -Infinity"),
+    (text([GOOD]).replace("9.04", "1e999"), 422, "invalid_input", 0, "LSTAT",
+     "must be a finite number"),
+    (text([{**GOOD, "RAD": 3.5}]), 422, "invalid_input", 0, "RAD",
+     "must be a whole number, got 3.5"),
+    (text([{**GOOD, "CHAS": 2}]), 422, "invalid_input", 0, "CHAS", "must be 0 or 1, got 2"),
+    (text([{**GOOD, "CHAS": True}]), 422, "invalid_input", 0, "CHAS",
+     "must be 0 or 1, got true"),
+    (text([]), 422, "invalid_input", None, None, "the request holds no houses"),
+    (text(GOOD), 422, "invalid_input", None, None, "must be a JSON list of houses"),
+    (text([GOOD, 7]), 422, "invalid_input", 1, None,
+     "each house must be a JSON object keyed by feature name"),
+    ("[{\"CRIM\": 0.09,", 400, "invalid_json", None, None, "the body is not valid JSON"),
+    ("houses please", 400, "invalid_json", None, None, "the body is not valid JSON"),
+    ("", 400, "invalid_json", None, None, "the body is not valid JSON"),
+    (text([GOOD] * (MAX_BATCH + 1)), 413, "too_large", None, None,
+     f"more than {MAX_BATCH} houses"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "error", "row", "field", "words"), BAD_V1,
+                         ids=[f"{i}-{case[2]}-{case[4]}" for i, case in enumerate(BAD_V1)])
+def test_bad_input_is_refused_naming_row_and_field(boston: httpx.Client, body: str,
+                                                   status: int, error: str, row: int | None,
+                                                   field: str | None, words: str) -> None:
+    answer = boston.post(V1, content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == status
+    payload = answer.json()
+    assert set(payload) == {"error", "row", "field", "message"}
+    assert (payload["error"], payload["row"], payload["field"]) == (error, row, field)
+    assert words in payload["message"]
+    if row is not None:
+        assert payload["message"].startswith(f"row {row}")
+
+
+BAD_V2 = [
+    ({"explain": False}, "instances", "field required"),
+    ({"instances": [GOOD], "debug": True}, "debug", "is not allowed"),
+    ({"instances": [GOOD], "explain": "yes"}, "explain", "must be true or false"),
+    ({"instances": {"a": GOOD}}, "instances", "must be a JSON list of houses"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "words"), BAD_V2)
+def test_bad_v2_bodies_are_refused_naming_the_key(boston: httpx.Client, body: Any, field: str,
+                                                  words: str) -> None:
+    answer = boston.post("/v2/predict", json=body)
+    assert answer.status_code == 422
+    assert (answer.json()["field"], answer.json()["row"]) == (field, None)
+    assert words in answer.json()["message"]
+
+
+def test_v2_rows_are_named_inside_instances(boston: httpx.Client) -> None:
+    answer = boston.post("/v2/predict", json={"instances": [GOOD, {**GOOD, "NOX": "high"}]})
+    assert answer.status_code == 422
+    assert (answer.json()["row"], answer.json()["field"]) == (1, "NOX")
+
+
+def test_a_body_over_the_size_limit_is_refused_before_parsing(boston: httpx.Client) -> None:
+    big = b"[" + b" " * MAX_BODY + b"]"
+    answer = boston.post(V1, content=big)
+    assert answer.status_code == 413
+    assert answer.json()["error"] == "too_large"
+    assert f"more than the limit of {MAX_BODY}" in answer.json()["message"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds while streaming
+        yield b"["
+        for _ in range(MAX_BODY // 1024 + 1):
+            yield b" " * 1024
+        yield b"]"
+
+    streamed = boston.post(V1, content=chunks())
+    assert streamed.status_code == 413
+    assert f"larger than the limit of {MAX_BODY} bytes" in streamed.json()["message"]
+
+
+def test_unknown_routes_and_methods_answer_in_the_same_shape(boston: httpx.Client) -> None:
+    missing = boston.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "not_found", "row": None, "field": None,
+                              "message": "Not Found"}
+    wrong = boston.get(V1)
+    assert wrong.status_code == 405
+    assert wrong.json()["error"] == "method_not_allowed"
+    assert boston.post("/v1/admin/reload").status_code == 404  # off without a token
