@@ -117,7 +117,8 @@ class Codec:
     def predict(self, matrix: FloatArray) -> FloatArray:
         """`Predictor.predict_matrix` for complete rows, with the compiled transform."""
         pre = self.predictor.preprocessor
-        return pre.inverse_target(self.predictor.model.predict(self._transform(matrix)))
+        with np.errstate(over="ignore", invalid="ignore"):  # extremes are refused after
+            return pre.inverse_target(self.predictor.model.predict(self._transform(matrix)))
 
     def _warning(self, i: int, j: int, matrix: FloatArray,
                  unseen: dict[tuple[int, int], str]) -> dict[str, Any]:
@@ -131,8 +132,9 @@ class Codec:
 
     def _refuse_unpriceable(self, matrix: FloatArray, prices: FloatArray) -> None:
         row = int(np.flatnonzero(~np.isfinite(prices))[0])
-        z = np.abs(matrix[row] - self._centre) / self._spread
-        j = int(np.nanargmax(z)) if np.isfinite(z).any() else 0
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = np.abs(matrix[row] - self._centre) / self._spread
+        j = int(np.nanargmax(z)) if not np.isnan(z).all() else 0
         raise ValidationError("the model cannot price this house: its values are too far "
                               "outside the range seen in training", row=row,
                               field=self.schema.features[j].name, value=float(matrix[row, j]))

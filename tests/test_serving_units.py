@@ -1,0 +1,171 @@
+"""The serving pieces on their own: settings, model source, generated types, transform, codec."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from estimator.errors import ConfigError, ModelNotFoundError, ValidationError
+from estimator.predictor import Predictor
+from estimator.registry import Registry, VersionInfo
+from estimator.schema import Feature, Schema
+from estimator.serving.codec import MAX_WARNINGS, Codec
+from estimator.serving.handlers import RequestTooLargeError
+from estimator.serving.settings import Settings
+from estimator.serving.source import source_from
+from estimator.serving.transform import CompiledTransform
+
+# -- settings and the model source ---------------------------------------------------------------
+
+
+def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ESTIMATOR_PORT", "5123")
+    monkeypatch.setenv("ESTIMATOR_RELOAD_INTERVAL", "0.5")
+    monkeypatch.setenv("ESTIMATOR_MAX_BATCH", "99")
+    monkeypatch.setenv("MODEL_FOLDER", str(tmp_path))
+    found = Settings()
+    assert (found.port, found.reload_interval, found.max_batch) == (5123, 0.5, 99)
+    assert found.model_folder == tmp_path
+    assert (found.host, found.admin_token) == ("127.0.0.1", None)
+    assert Settings(port=6000).port == 6000  # arguments beat the environment
+
+
+def test_a_short_admin_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ESTIMATOR_ADMIN_TOKEN", "letmein")
+    with pytest.raises(ValueError, match="ESTIMATOR_ADMIN_TOKEN must be at least 16"):
+        Settings()
+    monkeypatch.setenv("ESTIMATOR_ADMIN_TOKEN", "")
+    assert Settings().admin_token is None  # empty means off
+
+
+def test_model_folder_may_be_a_version_a_model_or_a_registry(
+        session_registry: Registry, boston_mlp: VersionInfo, tmp_path: Path) -> None:
+    version = source_from(Settings(model_folder=boston_mlp.path))
+    assert (version.registry, version.locate()) == (None, boston_mlp.path)
+    assert version.ref == boston_mlp.ref
+    model = source_from(Settings(model_folder=session_registry.root / boston_mlp.name))
+    assert model.ref == boston_mlp.name and model.registry is not None
+    several = tmp_path / "several"
+    several.mkdir()
+    for name in ("alpha", "beta"):
+        (several / name).symlink_to(boston_mlp.path.parent)
+    with pytest.raises(ConfigError, match=r"holds several models \(alpha, beta\); choose "
+                                          "one with --model or ESTIMATOR_MODEL"):
+        source_from(Settings(model_folder=several))
+    with pytest.raises(ConfigError, match="MODEL_FOLDER points at a version of 'boston-mlp', "
+                                          "but the model asked for is 'other'"):
+        source_from(Settings(model_folder=boston_mlp.path, model="other"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotFoundError, match="holds no model; train one first"):
+        source_from(Settings(registry=tmp_path / "empty"))
+    single = Registry(tmp_path / "one")
+    single.root.mkdir()
+    (single.root / boston_mlp.name).symlink_to(boston_mlp.path.parent)
+    assert source_from(Settings(model_folder=single.root)).ref == boston_mlp.name
+
+
+# -- generated types and the request path -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def boston_codec(boston_mlp: VersionInfo) -> Codec:
+    return Codec(Predictor.load(boston_mlp.path), max_batch=100)
+
+
+@pytest.fixture(scope="module")
+def california_codec(california_gbm: VersionInfo) -> Codec:
+    return Codec(Predictor.load(california_gbm.path), max_batch=100)
+
+
+def test_the_compiled_transform_is_the_fitted_preprocessing(boston_codec: Codec,
+                                                            california_codec: Codec) -> None:
+    rng = np.random.default_rng(0)
+    for codec in (boston_codec, california_codec):
+        pre = codec.predictor.preprocessor
+        raw = rng.normal(size=(200, len(codec.schema.features))) * 100
+        for j, f in enumerate(codec.schema.features):
+            if f.kind == "categorical":  # known codes, and -1 for values never seen
+                raw[:, j] = rng.integers(-1, len(f.categories), 200)
+        assert np.array_equal(CompiledTransform(pre)(raw), pre.transform(raw))
+
+
+def test_the_codec_prices_like_the_predictor(california_codec: Codec) -> None:
+    predictor = california_codec.predictor
+    rows = [predictor.schema.example_row() | {"median_income": x} for x in (1.5, 3.0, 8.0)]
+    body, n = california_codec.answer_v1(json.dumps(rows).encode())
+    prices = [p[f"Prediction price {i}"] for i, p in enumerate(json.loads(body)["predictions"])]
+    assert n == 3
+    assert prices == pytest.approx(predictor.predict_rows(rows).tolist(), rel=1e-6)
+
+
+def test_warnings_are_capped_with_a_count(boston_codec: Codec) -> None:
+    far = boston_codec.schema.example_row() | {"CRIM": 1e4, "B": -1e4}
+    body, _ = boston_codec.answer_v2(json.dumps({"instances": [far] * 70}).encode())
+    warnings = json.loads(body)["warnings"]
+    assert len(warnings) == MAX_WARNINGS + 1
+    assert warnings[-1] == {"row": None, "field": None,
+                            "message": f"{140 - MAX_WARNINGS} more warnings were left out"}
+
+
+def test_an_unpriceable_house_is_refused_naming_the_extreme_field(boston_codec: Codec) -> None:
+    rows = [boston_codec.schema.example_row(), boston_codec.schema.example_row() | {"NOX": 1e308}]
+    with pytest.raises(ValidationError, match=r"^row 1, field 'NOX': the model cannot price"):
+        boston_codec.answer_v1(json.dumps(rows).encode())
+
+
+def test_more_houses_than_the_batch_limit_is_too_large(boston_codec: Codec) -> None:
+    rows = [boston_codec.schema.example_row()] * 101
+    with pytest.raises(RequestTooLargeError, match="more than 100 houses"):
+        boston_codec.answer_v1(json.dumps(rows).encode())
+
+
+# -- properties: rows from the stored schema pass, one bad field is named ------------------------
+
+
+def value_of(feature: Feature) -> st.SearchStrategy[Any]:
+    if feature.kind == "categorical":
+        return st.sampled_from(list(feature.categories)) | st.text(max_size=12)
+    if feature.kind == "binary":
+        return st.sampled_from([0, 1, 0.0, 1.0])
+    lo, hi = feature.min or 0.0, feature.max or 0.0
+    if feature.kind == "integer":
+        whole = st.integers(math.floor(lo) - 10, math.ceil(hi) + 10)
+        return whole | whole.map(float)
+    return st.floats(lo - 10 * (hi - lo + 1), hi + 10 * (hi - lo + 1), allow_nan=False)
+
+
+def rows_of(schema: Schema) -> st.SearchStrategy[list[dict[str, Any]]]:
+    return st.lists(st.fixed_dictionaries({f.name: value_of(f) for f in schema.features}),
+                    min_size=1, max_size=8)
+
+
+BAD_VALUES = {"numeric": ["ten", None, True, [1.0], {"v": 1}],
+              "integer": [2.5, "3", None, False],
+              "binary": [2, 0.5, -1, "1", True],
+              "categorical": [3, None, 1.5, ["INLAND"]]}
+
+
+@pytest.mark.parametrize("codec_name", ["boston_codec", "california_codec"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_schema_rows_pass_and_one_bad_field_is_named(codec_name: str, data: st.DataObject,
+                                                     request: pytest.FixtureRequest) -> None:
+    codec: Codec = request.getfixturevalue(codec_name)
+    rows = data.draw(rows_of(codec.schema))
+    body, n = codec.answer_v2(json.dumps({"instances": rows}).encode())
+    assert n == len(rows) and len(json.loads(body)["predictions"]) == len(rows)
+    row = data.draw(st.integers(0, len(rows) - 1))
+    feature = data.draw(st.sampled_from(codec.schema.features))
+    bad = data.draw(st.sampled_from(BAD_VALUES[feature.kind]))
+    rows[row] = rows[row] | {feature.name: bad}
+    with pytest.raises(ValidationError, match=rf"^row {row}, field '{feature.name}': ") as err:
+        codec.answer_v1(json.dumps(rows).encode())
+    assert (err.value.row, err.value.field) == (row, feature.name)
