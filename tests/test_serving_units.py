@@ -105,6 +105,18 @@ def test_the_codec_prices_like_the_predictor(california_codec: Codec) -> None:
     assert prices == pytest.approx(predictor.predict_rows(rows).tolist(), rel=1e-6)
 
 
+def test_colons_inside_strings_do_not_hide_or_invent_unknown_keys(
+        california_codec: Codec) -> None:
+    row = california_codec.schema.example_row() | {"ocean_proximity": "NEAR: BAY"}
+    body, n = california_codec.answer_v2(json.dumps({"instances": [row]}).encode())
+    assert n == 1 and "'NEAR: BAY' was never seen" in json.loads(body)["warnings"][0]["message"]
+    spaced = json.dumps([row]).replace('": ', '" : ')  # fewer colons than keys is fine too
+    assert california_codec.answer_v1(spaced.encode())[1] == 1
+    sneaky = json.dumps([row | {"pool": 1}]).replace('"NEAR: BAY"', '"NEAR BAY"')
+    with pytest.raises(ValidationError, match=r"^row 0, field 'pool': is not a feature"):
+        california_codec.answer_v1(sneaky.encode())
+
+
 def test_warnings_are_capped_with_a_count(boston_codec: Codec) -> None:
     far = boston_codec.schema.example_row() | {"CRIM": 1e4, "B": -1e4}
     body, _ = boston_codec.answer_v2(json.dumps({"instances": [far] * 70}).encode())

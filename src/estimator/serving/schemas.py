@@ -82,12 +82,6 @@ def typed_dict(title: str, fields: dict[str, Any], **config: Any) -> Any:
     return built
 
 
-def house_type(schema: Schema) -> Any:
-    """`HouseIn`: one house, keyed by feature name; unknown keys are refused."""
-    return typed_dict("HouseIn", {f.name: feature_type(f) for f in schema.features},
-                      extra="forbid")
-
-
 class ErrorPublic(BaseModel):
     """Every refused request answers this, naming the row and field when there is one."""
 
@@ -121,31 +115,48 @@ class PredictionsV2Public(BaseModel):
     warnings: list[WarningPublic] = Field(default_factory=list)
 
 
+def _bodies(schema: Schema, max_batch: int, extra: str) -> tuple[Any, Any, Any]:
+    """HouseIn, the v1 body (a list of houses) and the v2 body, refusing or ignoring extras."""
+    house = typed_dict("HouseIn", {f.name: feature_type(f) for f in schema.features},
+                       extra=extra)
+    houses = Annotated[list[house], Field(min_length=1, max_length=max_batch)]  # type: ignore[valid-type]
+    request_v2 = typed_dict("PredictRequestV2", {
+        "instances": houses,
+        "explain": NotRequired[Annotated[bool, Strict(), Field(
+            description="Ask for each feature's contribution (not available yet).")]],
+    }, extra=extra)
+    return house, houses, request_v2
+
+
 @dataclass(frozen=True)
 class ApiTypes:
-    """The generated types of one served schema and the adapters that validate bodies."""
+    """The generated types of one served schema and the adapters that validate bodies.
+
+    `v1_body` and `v2_body` refuse unknown keys and are the judges of every
+    request. `v1_lenient` and `v2_lenient` ignore unknown keys instead, which
+    makes them a third faster; `parsing` uses them first and proves by
+    counting that no key was ignored.
+    """
 
     house: Any
     v1_body: TypeAdapter[Any]
     v2_body: TypeAdapter[Any]
+    v1_lenient: TypeAdapter[Any]
+    v2_lenient: TypeAdapter[Any]
     v1_answer: TypeAdapter[Any]
     example: dict[str, Any]
 
     @classmethod
     def build(cls, schema: Schema, max_batch: int) -> ApiTypes:
-        house = house_type(schema)
-        houses = Annotated[list[house], Field(min_length=1, max_length=max_batch)]  # type: ignore[valid-type]
-        request_v2 = typed_dict("PredictRequestV2", {
-            "instances": houses,
-            "explain": NotRequired[Annotated[bool, Strict(), Field(
-                description="Ask for each feature's contribution (not available yet).")]],
-        }, extra="forbid")
+        house, houses, request_v2 = _bodies(schema, max_batch, "forbid")
+        _, lenient_houses, lenient_v2 = _bodies(schema, max_batch, "ignore")
         answer_v1 = typed_dict("PredictionsV1Public", {
             "inputData": Annotated[list[house], Field(description="The houses as sent.")],  # type: ignore[valid-type]
             "predictions": Annotated[list[dict[str, float]], Field(
                 description='One {"Prediction price i": price} per house, in order.')],
         })
         return cls(house=house, v1_body=TypeAdapter(houses), v2_body=TypeAdapter(request_v2),
+                   v1_lenient=TypeAdapter(lenient_houses), v2_lenient=TypeAdapter(lenient_v2),
                    v1_answer=TypeAdapter(answer_v1), example=schema.example_row())
 
     def components(self) -> dict[str, Any]:
