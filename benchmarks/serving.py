@@ -1,9 +1,10 @@
 """HTTP serving speed, measured against a baseline route of the same app.
 
-Starts the real server (`estimator serve`) on 127.0.0.1 and drives it from
-other processes: `wrk` (Debian's package, installed here when missing and
-running as root) for one house per request at concurrency 1, 8 and 32, and
-an httpx client for single requests of 1,000 and 10,000 houses. Every figure
+Starts the real server (`estimator serve`, one worker, pinned to the first
+core when there are several) on 127.0.0.1 and drives it from other
+processes on the other cores: `wrk` (Debian's package, installed here when
+missing and running as root) for one house per request at concurrency 1, 8
+and 32, and an httpx client for single requests of 1,000 and 10,000 houses. Every figure
 is printed next to the same measurement on `POST /v1/baseline`, a route of
 the same app that reads and parses the same body and answers a constant.
 
@@ -54,6 +55,15 @@ def ensure_wrk() -> str:
     subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True,
                    env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     return shutil.which("wrk") or sys.exit("wrk could not be installed")
+
+
+def pin_cpus() -> bool:
+    """Keep the server and its clients off each other's cores, when there are two or more."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2 or shutil.which("taskset") is None:
+        return False
+    os.sched_setaffinity(0, cores[1:])  # wrk, started from here, inherits it
+    return True
 
 
 def free_port() -> int:
@@ -139,9 +149,12 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "ESTIMATOR_LOG_LEVEL": "warning", "ESTIMATOR_RELOAD_INTERVAL": "2"}
-    server = subprocess.Popen([sys.executable, "-m", "estimator", "serve", "--model", model,
-                               "--registry", str(registry), "--port", str(port)], env=env,
-                              stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "estimator", "serve", "--model", model, "--registry",
+               str(registry), "--port", str(port)]
+    pinned = pin_cpus()
+    if pinned:  # the server on the first core, wrk and this client on the others
+        command = ["taskset", "-c", "0", *command]
+    server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     try:
         with httpx.Client(base_url=base, timeout=60) as client:
             for _ in range(300):
@@ -161,7 +174,7 @@ def main() -> None:
 def report(wrk: str, client: httpx.Client, base: str, served: dict[str, Any],
            seconds: int, rounds: int) -> None:
     print(f"model {served['name']}@{served['version']} ({served['family']}), one uvicorn "
-          f"worker, {os.cpu_count()} cores shared by server and client\n")
+          f"worker; clients on cores {sorted(os.sched_getaffinity(0))} of {os.cpu_count()}\n")
     one = houses(served["schema"], 1)
     print(f"one house per request (wrk, 1 thread, {seconds} s runs, best of {rounds} "
           "interleaved rounds)")
