@@ -4,8 +4,9 @@ Real AWS cannot be reached from here, so the scripts talk to a local moto server
 AWS_ENDPOINT_URL, with throw-away credentials and no AWS configuration file: ECR, IAM, EC2
 and SSM calls, their JMESPath queries and JSON documents all run as they would in an
 account. What moto cannot play (a Docker engine, the instance's boot) is checked
-statically: every option the scripts pass is looked up in the AWS CLI's own help, and the
-user-data is parsed by bash. The `docker` the push script calls is a stand-in that records.
+statically: every option the scripts pass is looked up in the AWS CLI's own command
+tables, and the user-data is parsed by bash. The `docker` the push script calls is a
+stand-in that records its arguments.
 """
 
 from __future__ import annotations
@@ -21,19 +22,18 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+awscli_driver = pytest.importorskip("awscli.clidriver", reason="awscli is in the dev extra")
+
 AWS = Path(__file__).resolve().parents[1] / "deploy" / "aws"
+BIN = Path(sys.executable).parent
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 SETTINGS = ("AWS_", "ECR_", "EC2_", "IMAGE_", "ALLOWED_CIDR", "ADMIN_TOKEN_PARAMETER",
             "LOCAL_IMAGE")
-
-pytestmark = pytest.mark.skipif(shutil.which("aws") is None,
-                                reason="the AWS CLI is not installed here")
 
 
 # --- every option the scripts pass exists ------------------------------------------------------
@@ -54,26 +54,30 @@ def aws_calls(script: str) -> list[tuple[str, str, list[str]]]:
     return calls
 
 
-def aws_flags(service: str, operation: str) -> set[str]:
-    """The options the installed AWS CLI lists for a command, read from its offline help."""
-    done = subprocess.run(["aws", service, *operation.split(), "help"], capture_output=True,
-                          text=True, timeout=60, check=False,
-                          env={**os.environ, "PAGER": "cat", "MANPAGER": "cat"})
-    text = re.sub(r".\x08", "", done.stdout)
-    synopsis = text.partition("SYNOPSIS")[2].partition("OPTIONS")[0]
-    return set(re.findall(r"--[a-z0-9-]+", synopsis))
+def subcommands(command: Any) -> dict[str, Any]:
+    """A service's operations, or a `wait` command's waiters (the CLI keeps them apart)."""
+    if command is None:
+        return {}
+    if hasattr(command, "subcommand_table"):
+        return dict(command.subcommand_table)
+    return dict(command._get_command_table())
 
 
 def unknown_flags(calls: list[tuple[str, str, list[str]]]) -> list[str]:
-    commands = sorted({(service, operation) for service, operation, _ in calls})
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        known = dict(zip(commands, pool.map(lambda c: aws_flags(*c), commands), strict=True))
+    """What the installed AWS CLI would refuse: commands it lacks, options they do not take."""
+    driver = awscli_driver.create_clidriver()
+    services = driver._get_command_table()
+    common = {f"--{name}" for name in driver._get_argument_table()}
     bad = []
     for service, operation, flags in calls:
-        if not known[(service, operation)]:
+        command: Any = services.get(service)
+        for word in operation.split():
+            command = subcommands(command).get(word)
+        if command is None:
             bad.append(f"aws {service} {operation}: no such command")
-        bad += [f"aws {service} {operation} {f}" for f in flags
-                if f not in known[(service, operation)]]
+            continue
+        known = common | {f"--{name}" for name in command.arg_table}
+        bad += [f"aws {service} {operation} {f}" for f in flags if f not in known]
     return bad
 
 
@@ -85,9 +89,12 @@ def test_aws_scripts_use_real_commands_and_options() -> None:
     assert unknown_flags(calls) == []
 
 
-def test_option_check_catches_a_made_up_option() -> None:
-    calls = aws_calls("aws ec2 run-instances --image-id x \\\n  --instance-colour red\n")
-    assert unknown_flags(calls) == ["aws ec2 run-instances --instance-colour"]
+def test_option_check_catches_made_up_options_and_commands() -> None:
+    calls = aws_calls("aws ec2 run-instances --image-id x \\\n  --instance-colour red\n"
+                      "id=$(aws ec2 run-instance --count 1)\naws ssm wait command-done\n")
+    assert unknown_flags(calls) == ["aws ec2 run-instances --instance-colour",
+                                    "aws ec2 run-instance: no such command",
+                                    "aws ssm wait command-done: no such command"]
 
 
 # --- the scripts against moto -----------------------------------------------------------------
@@ -119,8 +126,9 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
                 time.sleep(0.2)
         # Nothing from a real AWS configuration or an earlier deployment may leak in.
         keep = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS)}
-        yield {**keep, "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
-               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "eu-west-1",
+        yield {**keep, "PATH": f"{BIN}:{keep['PATH']}", "AWS_ENDPOINT_URL": url,
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_REGION": "eu-west-1",
                "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": ""}
     finally:
@@ -135,7 +143,8 @@ def run(script: str, env: dict[str, str], *args: str) -> subprocess.CompletedPro
 
 
 def aws(env: dict[str, str], *args: str) -> Any:
-    done = subprocess.run(["aws", *args, "--region", "eu-west-1", "--output", "json"], env=env,
+    done = subprocess.run([str(BIN / "aws"), *args, "--region", "eu-west-1", "--output",
+                           "json"], env=env,
                           capture_output=True, text=True, timeout=60, check=True)
     return json.loads(done.stdout)
 
