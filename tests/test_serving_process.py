@@ -127,19 +127,21 @@ def test_plain_uvicorn_factory_reads_the_environment(session_registry: Registry,
         process.communicate(timeout=30)
 
 
-def test_cli_refuses_an_ambiguous_registry_naming_the_models(session_registry: Registry,
-                                                            boston_mlp: VersionInfo,
+def test_cli_refuses_an_ambiguous_registry_naming_the_models(boston_mlp: VersionInfo,
                                                             tmp_path: Path) -> None:
+    for name in ("boston-a", "boston-b"):
+        (tmp_path / name).symlink_to(boston_mlp.path.parent)
     done = subprocess.run([sys.executable, "-m", "estimator", "serve", "--registry",
-                           str(session_registry.root)], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "MODEL_FOLDER": "",
-                                           "ESTIMATOR_MODEL": ""})
+                           str(tmp_path), "--port", str(free_port())], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "MODEL_FOLDER": "",
+                                                      "ESTIMATOR_MODEL": ""})
     assert done.returncode == 2
     [line] = done.stderr.splitlines()
-    assert line.startswith("error: Registry") and "holds several models" in line
-    assert boston_mlp.name in line and "choose one with --model" in line
+    assert line == (f"error: Registry '{tmp_path}' holds several models (boston-a, boston-b); "
+                    "choose one with --model or ESTIMATOR_MODEL.")
     bad_token = subprocess.run([sys.executable, "-m", "estimator", "serve", "--model",
-                                str(boston_mlp.path)], capture_output=True, text=True,
+                                str(boston_mlp.path), "--port", str(free_port())],
+                               capture_output=True, text=True,
                                timeout=60, env={**os.environ, "ESTIMATOR_ADMIN_TOKEN": "short"})
     assert bad_token.returncode == 2
     assert "ESTIMATOR_ADMIN_TOKEN must be at least 16 characters" in bad_token.stderr

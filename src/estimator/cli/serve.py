@@ -46,7 +46,8 @@ def serve(
         overrides["model_folder"] = None  # an explicit --registry beats MODEL_FOLDER
     settings = load_settings(overrides)
     source = source_from(settings)
-    predictor = Predictor.load(source.locate())  # fail here, in one line, not in a worker
+    folder = source.locate()
+    predictor = Predictor.load(folder)  # fail here, in one line, not in a worker
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}" \
            f":{settings.port}"
     err_console.print(f"serving {predictor.name}@{predictor.version} on {base}\n"
@@ -54,7 +55,7 @@ def serve(
     options: dict[str, Any] = {"host": settings.host, "port": settings.port,
                                "log_level": settings.log_level, "access_log": False}
     if settings.workers == 1:
-        app = create_app(settings, ModelHolder(settings, source, predictor))
+        app = create_app(settings, ModelHolder(settings, source, (predictor, folder)))
         uvicorn.run(app, **options)
         return
     # Worker processes build their own app from the environment: pin what was resolved here.

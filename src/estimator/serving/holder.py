@@ -65,7 +65,8 @@ class ModelHolder:
     """The current `Served` bundle, its source, and the thread that watches the source."""
 
     def __init__(self, settings: Settings, source: ModelSource | None = None,
-                 preloaded: Predictor | None = None) -> None:
+                 preloaded: tuple[Predictor, Path] | None = None) -> None:
+        """`preloaded` is a predictor already loaded from its version folder (by the CLI)."""
         self.settings = settings
         self.source = source
         self.current: Served | None = None
@@ -76,8 +77,8 @@ class ModelHolder:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if preloaded is not None and source is not None:
-            self._switch(self._bundle(preloaded, source.locate()))
+        if preloaded is not None:
+            self._switch(self._bundle(*preloaded))
 
     def require(self) -> Served:
         """The bundle to answer with; raises NotReadyError while there is none."""
