@@ -141,3 +141,22 @@ def test_an_ensemble_cannot_be_fine_tuned(ensemble: VersionInfo,
     cfg = config.validate({**GBM_MLP, "pretrained": ensemble.ref})
     with pytest.raises(ConfigError, match="An ensemble cannot be fine-tuned"):
         train(cfg, registry=session_registry)
+
+
+def test_fixed_weights_skip_the_out_of_fold_fits(tmp_path: Path) -> None:
+    cfg = config.validate({"name": "fixed", "model": {
+        "family": "ensemble", "weights": [1, 3],
+        "members": [{"family": "linear"}, {"family": "gbm", "n_estimators": 30}]}})
+    result = train(cfg, registry=tmp_path)
+    assert result.version is not None
+    assert result.curves["weights"] == [0.25, 0.75] and "oof_mae" not in result.curves
+    loaded = Predictor.load(result.version.path)
+    assert isinstance(loaded.model, EnsembleModel)
+    x = loaded.preprocessor.transform(raw_matrix(loaded.schema, load(cfg.data)))
+    linear, gbm = (m.predict(x) for m in loaded.model.members)
+    np.testing.assert_allclose(loaded.model.predict(x), 0.25 * linear + 0.75 * gbm, atol=1e-9)
+    with pytest.raises(ConfigError, match="one non-negative weight per member"):
+        config.validate({"model": {"family": "ensemble", "weights": [1.0]}})
+    with pytest.raises(ConfigError, match="fixed 'weights' go with method 'average'"):
+        config.validate({"model": {"family": "ensemble", "weights": [1, 1],
+                                   "method": "stacking"}})

@@ -164,7 +164,8 @@ class EnsembleConfig(_Strict):
 
     `average` keeps the weights non-negative and summing to 1; `stacking`
     fits a ridge meta-model (weights and intercept, penalty `alpha`) instead.
-    MLP members train with the config's `training` section.
+    Given `weights` (an average, e.g. found by an earlier run) skip the
+    out-of-fold fits. MLP members train with the config's `training` section.
     """
 
     family: Literal["ensemble"] = "ensemble"
@@ -172,6 +173,18 @@ class EnsembleConfig(_Strict):
     method: Literal["average", "stacking"] = "average"
     folds: int = Field(5, ge=2)
     alpha: float = Field(1.0, ge=0)
+    weights: list[Annotated[float, Field(ge=0)]] | None = None
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> EnsembleConfig:
+        if self.weights is None:
+            return self
+        if len(self.weights) != len(self.members) or sum(self.weights) <= 0:
+            raise ValueError(f"'weights' needs one non-negative weight per member "
+                             f"({len(self.members)}), not all zero")
+        if self.method != "average":
+            raise ValueError("fixed 'weights' go with method 'average'")
+        return self
 
 
 ModelConfig = Annotated[MLPConfig | GBMConfig | LinearConfig | EnsembleConfig,

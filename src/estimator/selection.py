@@ -45,6 +45,8 @@ class SelectionResult:
     chosen: int | None = None
     version: VersionInfo | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    # Each candidate as trained on the training split, for a closer look (curves, weights).
+    trained: list[TrainResult] = field(default_factory=list, repr=False)
 
     @property
     def chosen_label(self) -> str | None:
@@ -127,7 +129,8 @@ def select(config: Config, *, registry: Registry | str | Path | None = None,
     for i, row in enumerate(rows):
         row["within_limit"] = row["latency_ms"]["p99"] <= sc.latency_ms
         row["chosen"] = i == chosen
-    out = SelectionResult(metric=sc.metric, limit_ms=sc.latency_ms, rows=rows, chosen=chosen)
+    out = SelectionResult(metric=sc.metric, limit_ms=sc.latency_ms, rows=rows, chosen=chosen,
+                          trained=[r for _, r in trained])
     if chosen is None or not register:
         return out
     cfg, result = trained[chosen]

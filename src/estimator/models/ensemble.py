@@ -103,37 +103,40 @@ def fit_ensemble(config: Config, X: FloatArray, y: FloatArray, X_val: FloatArray
     """Out-of-fold predictions per member, the combination, then each member on all rows.
 
     Members stop early on the same validation rows the ensemble was given.
-    Only the final fits report progress, one member after the other.
+    Only the final fits report progress, one member after the other. With
+    fixed `weights` in the config the out-of-fold fits are skipped.
     """
     from sklearn.model_selection import KFold
 
     from estimator.models import fit_model
 
     cfg: EnsembleConfig = config.model  # type: ignore[assignment]
-    folds = list(KFold(cfg.folds, shuffle=True, random_state=config.seed).split(X))
     oof = np.zeros((len(y), len(cfg.members)))
-    for j, member in enumerate(cfg.members):
-        member_config = config.model_copy(update={"model": member})
-        for train_idx, hold_idx in folds:
-            model, _ = fit_model(member_config, X[train_idx], y[train_idx], X_val, y_val,
-                                 to_price=to_price)
-            oof[hold_idx, j] = model.predict(X[hold_idx])
-    weights, intercept = combine(oof, y, cfg.method, cfg.alpha)
+    if cfg.weights is not None:
+        weights, intercept = np.asarray(cfg.weights) / sum(cfg.weights), 0.0
+    else:
+        folds = list(KFold(cfg.folds, shuffle=True, random_state=config.seed).split(X))
+        for j, member in enumerate(cfg.members):
+            member_config = config.model_copy(update={"model": member})
+            for train_idx, hold_idx in folds:
+                model, _ = fit_model(member_config, X[train_idx], y[train_idx], X_val, y_val,
+                                     to_price=to_price)
+                oof[hold_idx, j] = model.predict(X[hold_idx])
+        weights, intercept = combine(oof, y, cfg.method, cfg.alpha)
     members, member_curves = [], []
     for member in cfg.members:
         model, curves = fit_model(config.model_copy(update={"model": member}), X, y, X_val,
                                   y_val, to_price=to_price, progress=progress)
         members.append(model)
         member_curves.append(curves)
-    price = to_price or (lambda v: v)
-    oof_mae = [float(np.mean(np.abs(price(oof[:, j]) - price(y)))) for j in range(oof.shape[1])]
-    blended = price(oof @ weights + intercept)
-    curves_out: Curves = {
-        "unit": "member", "method": cfg.method, "weights": weights.tolist(),
-        "intercept": intercept, "oof_mae": oof_mae,
-        "oof_mae_ensemble": float(np.mean(np.abs(blended - price(y)))),
-        "members": member_curves,
-    }
+    curves_out: Curves = {"unit": "member", "method": cfg.method, "weights": weights.tolist(),
+                          "intercept": intercept, "members": member_curves}
+    if cfg.weights is None:
+        price = to_price or (lambda v: v)
+        curves_out["oof_mae"] = [float(np.mean(np.abs(price(oof[:, j]) - price(y))))
+                                 for j in range(oof.shape[1])]
+        curves_out["oof_mae_ensemble"] = float(np.mean(np.abs(price(oof @ weights + intercept)
+                                                              - price(y))))
     model_out = EnsembleModel(members=members, weights=weights, intercept=intercept,
                               method=cfg.method)
     return model_out, curves_out
