@@ -11,6 +11,7 @@ whenever the version changes.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -83,7 +84,8 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
                 holder.stop()
 
     app = FastAPI(title="Estimator", version=_package_version(), lifespan=lifespan,
-                  description="House-price estimates from a registered model.")
+                  description="House-price estimates from a registered model.",
+                  **_telemetry(settings.otel))
     app.state.holder = holder
     app.state.settings = settings
     app.state.metrics = metrics
@@ -95,6 +97,19 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     holder.listeners.append(lambda previous, current: setattr(app, "openapi_schema", None))
     app.openapi = lambda: openapi_document(app, holder)  # type: ignore[method-assign]
     return app
+
+
+def _telemetry(enabled: bool) -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry spans, metrics and logs (in versions that have them).
+
+    Off unless ESTIMATOR_OTEL is set: /metrics already counts and times every
+    request, and with no OpenTelemetry exporter configured they would cost
+    time on every request for nothing.
+    """
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": enabled, "metrics": enabled, "logs": enabled,
+                          "operation_spans": enabled}}
 
 
 def _configure_logging(level: str) -> None:

@@ -9,6 +9,7 @@ here imports pandas or PyTorch.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -75,8 +76,8 @@ class Codec:
 
     # -- encoding and predicting -----------------------------------------------------------
 
-    def price(self, houses: Houses) -> Priced:
-        """Prices for validated houses, with the warnings they deserve."""
+    def price(self, houses: Houses, warn: bool = True) -> Priced:
+        """Prices for validated houses, with the warnings they deserve when `warn`."""
         rows, n = houses.rows, len(houses.rows)
         numeric = self._numeric_columns(rows)
         if self._all_numeric:
@@ -88,20 +89,27 @@ class Codec:
         for j, name, codes in self._categorical:
             column = list(map(itemgetter(name), rows))
             matrix[:, j] = [codes.get(v, -1.0) for v in column]
-            for i in np.flatnonzero(matrix[:, j] < 0).tolist():
-                unseen[i, j] = column[i]
+            if warn:
+                for i in np.flatnonzero(matrix[:, j] < 0).tolist():
+                    unseen[i, j] = column[i]
+        prices = self.predict(matrix)
+        if not math.isfinite(prices.sum()):  # one NaN or infinity makes the sum so
+            self._refuse_unpriceable(matrix, prices)
+        return Priced(rows=rows, prices=prices,
+                      warnings=self._warnings(matrix, unseen) if warn else [])
+
+    def _warnings(self, matrix: FloatArray,
+                  unseen: dict[tuple[int, int], str]) -> list[dict[str, Any]]:
+        """Unseen categories and far values, by row, at most MAX_WARNINGS and a count."""
         far = (matrix < self._low) | (matrix > self._high)
         flagged = sorted([*unseen, *zip(*np.nonzero(far), strict=True)]) \
             if unseen or far.any() else []
-        prices = self.predict(matrix)
-        if not np.isfinite(prices).all():
-            self._refuse_unpriceable(matrix, prices)
         warnings = [self._warning(int(i), int(j), matrix, unseen)
                     for i, j in flagged[:MAX_WARNINGS]]
         if len(flagged) > MAX_WARNINGS:
             warnings.append({"row": None, "field": None, "message": (
                 f"{len(flagged) - MAX_WARNINGS} more warnings were left out")})
-        return Priced(rows=rows, prices=prices, warnings=warnings)
+        return warnings
 
     def _numeric_columns(self, rows: list[dict[str, Any]]) -> FloatArray:
         """The non-categorical values of validated rows, as one float matrix."""
@@ -131,7 +139,10 @@ class Codec:
         return {"row": i, "field": f.name, "message": message}
 
     def _refuse_unpriceable(self, matrix: FloatArray, prices: FloatArray) -> None:
-        row = int(np.flatnonzero(~np.isfinite(prices))[0])
+        bad = np.flatnonzero(~np.isfinite(prices))
+        if bad.size == 0:  # every price is finite; only their sum overflowed
+            return
+        row = int(bad[0])
         with np.errstate(over="ignore", invalid="ignore"):
             z = np.abs(matrix[row] - self._centre) / self._spread
         j = int(np.nanargmax(z)) if not np.isnan(z).all() else 0
@@ -147,7 +158,7 @@ class Codec:
         The houses are echoed as the very bytes received, which pydantic has just
         validated as JSON, rather than serialised a second time.
         """
-        priced = self.price(self.parser.parse(body, v2=False))
+        priced = self.price(self.parser.parse(body, v2=False), warn=False)
         predictions = [{k: p} for k, p in zip(self._keys, priced.prices.tolist(), strict=False)]
         return b"".join((b'{"inputData":', body.strip(), b',"predictions":',
                          orjson.dumps(predictions), b"}")), len(priced.rows)

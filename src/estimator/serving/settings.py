@@ -38,6 +38,8 @@ class Settings(BaseSettings):
                                           "they are off when unset.")
     blas_threads: int = Field(1, ge=1, description="BLAS threads per worker; more only slows "
                               "small matrix products down when workers share the cores.")
+    otel: bool = Field(False, description="FastAPI's native OpenTelemetry spans, metrics and "
+                       "logs, exported where the OTEL_* variables say.")
     log_level: str = "info"
 
     @field_validator("admin_token")
