@@ -93,7 +93,7 @@ def _wait_for_running(url: str, name: str, worker: subprocess.Popen[str]) -> int
     while time.monotonic() < deadline:
         assert worker.poll() is None, worker.communicate()[1]
         try:
-            study = optuna.load_study(study_name=name, storage=url)
+            study = optuna.load_study(study_name=name, storage=open_storage(url))
         except KeyError:  # not created yet
             study = None
         if study is not None:

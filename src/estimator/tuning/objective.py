@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from estimator.config import Config
+from estimator.config import Config, TuneConfig
 from estimator.data.sources import Dataset, load
 from estimator.evaluation import kfold_indices, regression_metrics, summarise
 from estimator.features import FloatArray
@@ -97,8 +97,6 @@ class Objective:
     """
 
     def __init__(self, config: Config, data: TrainingRows, space: dict[str, Any]) -> None:
-        from estimator.config import TuneConfig
-
         self.config = config
         self.data = data
         self.space = space
