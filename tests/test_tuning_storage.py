@@ -43,7 +43,9 @@ tune:
 
 
 def start(*args: str, registry: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "ESTIMATOR_REGISTRY": str(registry), "COLUMNS": "200"}
+    # Passive OpenMP threads: two workers on a busy CI machine should not spin against each other.
+    env = {**os.environ, "ESTIMATOR_REGISTRY": str(registry), "COLUMNS": "200",
+           "OMP_WAIT_POLICY": "PASSIVE"}
     return subprocess.Popen([sys.executable, "-m", "estimator", "tune", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
