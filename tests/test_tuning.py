@@ -120,6 +120,15 @@ def test_space_adds_replaces_and_drops_keys() -> None:
     assert list(resolve(only)) == ["preprocessing.log_target"]
 
 
+def test_mlp_batch_sizes_follow_the_size_of_the_data() -> None:
+    cfg = config.validate({"model": {"family": "mlp"}})
+    assert resolve(cfg, rows=404)["training.batch_size"].choices == [8, 16, 32, 64]
+    assert resolve(cfg, rows=16512)["training.batch_size"].choices == [64, 128, 256, 512]
+    mine = config.validate({"model": {"family": "mlp"}, "tune": {"space": {
+        "training.batch_size": {"choices": [4, 1024]}}}})
+    assert resolve(mine, rows=16512)["training.batch_size"].choices == [4, 1024]
+
+
 def test_apply_keeps_activations_in_step_with_layers() -> None:
     cfg = config.validate({"model": {"family": "mlp", "layers": [64, 64, 32],
                                      "activations": ["tanh", "tanh", "tanh"]}})

@@ -49,15 +49,29 @@ DEFAULT_SPACES: dict[str, dict[str, ParamSpec]] = {
 }
 
 
-def resolve(config: Config) -> dict[str, ParamSpec]:
+BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512)
+
+
+def _batch_sizes(rows: int) -> ParamSpec:
+    """Batch sizes giving 5 to 500 steps an epoch: small batches for Boston, large for 20,000
+    houses, where batches of 8 would make every trial crawl."""
+    fit = [b for b in BATCH_SIZES if 5 <= rows / b <= 500]
+    return ParamSpec(choices=fit or [min(BATCH_SIZES, key=lambda b: abs(rows / b - 50))])
+
+
+def resolve(config: Config, rows: int | None = None) -> dict[str, ParamSpec]:
     """The space a study of this config searches, checked key by key.
 
-    Raises ConfigError naming the `tune.space` key that is malformed or that
-    the config does not have.
+    With the number of training `rows`, the MLP's default batch sizes are
+    those that make between 5 and 500 steps an epoch. Raises ConfigError
+    naming the `tune.space` key that is malformed or that the config does
+    not have.
     """
     tc = config.tune or TuneConfig()
     family = config.model.family
     space = {} if tc.replace_space else dict(DEFAULT_SPACES[family])
+    if rows and "training.batch_size" in space:
+        space["training.batch_size"] = _batch_sizes(rows)
     for key, spec in tc.space.items():
         if spec is None:
             space.pop(key, None)
