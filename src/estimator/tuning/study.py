@@ -124,7 +124,7 @@ def tune(config: Config, *, trials: int, timeout: float | None = None,
         raise ConfigError("Tuning trains from scratch; remove 'pretrained' from the config.",
                           key="pretrained")
     tc = config.tune or TuneConfig()
-    space = space_mod.resolve(config)
+    space_mod.resolve(config)  # a bad space is refused before any storage or data is opened
     reg = registry if isinstance(registry, Registry) else Registry(registry)
     url = storage or default_url(reg.root)
     name = study or study_name(config)
@@ -151,11 +151,16 @@ def tune(config: Config, *, trials: int, timeout: float | None = None,
     best = _best(the_study)
     if best is None:
         return result
-    from optuna.trial import FixedTrial
-
     result.best_trial, result.best_value, result.best_params = best.number, best.value, \
         dict(best.params)
-    result.config = space_mod.apply(config, space_mod.suggest(FixedTrial(best.params), space))
+    # The trial kept the config keys it set; replaying the space would fail on a best trial
+    # from an earlier run whose space was different.
+    overrides = best.user_attrs.get("overrides")
+    if overrides is None:
+        from optuna.trial import FixedTrial
+
+        overrides = space_mod.suggest(FixedTrial(best.params), space)
+    result.config = space_mod.apply(config, overrides)
     if register:
         trained = register_best(result, the_study, best, reg, config_dir, train_progress)
         result.version, result.metrics = trained.version, trained.metrics
