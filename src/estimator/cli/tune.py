@@ -46,11 +46,10 @@ def tune(
     timeout: Annotated[float | None, typer.Option(
         help="Stop starting trials after this many seconds.", min=1)] = None,
     storage: Annotated[str | None, typer.Option(
-        envvar="ESTIMATOR_STUDY_STORAGE",
-        help="postgresql+psycopg://..., sqlite:///FILE.db or journal:///FILE.log "
-             "[default: a SQLite file in the registry].")] = None,
+        envvar="ESTIMATOR_STUDY_STORAGE", show_default="REGISTRY/.studies/optuna.db",
+        help="postgresql+psycopg://..., sqlite:///FILE.db or journal:///FILE.log.")] = None,
     study: Annotated[str | None, typer.Option(
-        help="Study name [default: NAME-FAMILY from the config].")] = None,
+        help="Study name.", show_default="NAME-FAMILY of the config")] = None,
     jobs: Annotated[int, typer.Option(help="Trials in parallel in this process.", min=1)] = 1,
     register: Annotated[bool, typer.Option(
         "--register/--no-register", help="Retrain and register the best config.")] = True,
