@@ -36,7 +36,7 @@ class Priced:
     """The houses of one request, their prices and what deserves a warning."""
 
     rows: list[dict[str, Any]]
-    prices: FloatArray
+    prices: list[float]
     warnings: list[dict[str, Any]]
 
 
@@ -92,9 +92,10 @@ class Codec:
             if warn:
                 for i in np.flatnonzero(matrix[:, j] < 0).tolist():
                     unseen[i, j] = column[i]
-        prices = self.predict(matrix)
-        if not math.isfinite(prices.sum()):  # one NaN or infinity makes the sum so
-            self._refuse_unpriceable(matrix, prices)
+        predicted = self.predict(matrix)
+        prices: list[float] = predicted.tolist()
+        if not math.isfinite(sum(prices)):  # one NaN or infinity makes the sum so
+            self._refuse_unpriceable(matrix, predicted)
         return Priced(rows=rows, prices=prices,
                       warnings=self._warnings(matrix, unseen) if warn else [])
 
@@ -159,7 +160,7 @@ class Codec:
         validated as JSON, rather than serialised a second time.
         """
         priced = self.price(self.parser.parse(body, v2=False), warn=False)
-        predictions = [{k: p} for k, p in zip(self._keys, priced.prices.tolist(), strict=False)]
+        predictions = [{k: p} for k, p in zip(self._keys, priced.prices, strict=False)]
         return b"".join((b'{"inputData":', body.strip(), b',"predictions":',
                          orjson.dumps(predictions), b"}")), len(priced.rows)
 
@@ -170,7 +171,7 @@ class Codec:
         rows, explain = priced.rows, houses.explain
         hexed = os.urandom(16 * len(rows)).hex()
         predictions = [{"id": hexed[32 * i: 32 * i + 32], "price": p}
-                       for i, p in enumerate(priced.prices.tolist())]
+                       for i, p in enumerate(priced.prices)]
         warnings = priced.warnings
         if explain:
             warnings = [{"row": None, "field": "explain", "message": (
