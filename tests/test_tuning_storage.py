@@ -25,6 +25,7 @@ model: {family: gbm}
 tune:
   cv: 3
   heartbeat: 1
+  pruning: false
   space:
     model.n_estimators: {low: 20, high: 60}
 """

@@ -85,14 +85,14 @@ def open_study(config: Config, storage: str, name: str) -> Any:
         raise StudyStorageError(f"Study '{name}' cannot be opened in {public_url(storage)}: "
                                 f"{str(err).splitlines()[0] if str(err) else err!r}.") from None
     attrs = study.user_attrs
-    if not attrs:
-        study.set_user_attr("family", family)
-        study.set_user_attr("metric", tc.metric)
-        study.set_user_attr("config", config.name)
-    elif attrs.get("family") != family or attrs.get("metric") != tc.metric:
+    mine = {"family": family, "metric": tc.metric, "config": config.name}
+    if any(attrs.get(k, mine[k]) != mine[k] for k in ("family", "metric")):
         raise ConfigError(f"Study '{name}' tunes the {attrs.get('metric')} of a "
                           f"{attrs.get('family')} model, not the {tc.metric} of a {family}; "
                           "choose another --study.", key="--study")
+    for key, value in mine.items():  # another worker may be setting them at this moment
+        if key not in attrs:
+            study.set_user_attr(key, value)
     if study.direction.name.lower() != want:
         raise ConfigError(f"Study '{name}' is set to {study.direction.name.lower()}, but "
                           f"tune.metric {tc.metric} needs {want}.", key="--study")
