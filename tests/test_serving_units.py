@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,7 +19,6 @@ from estimator.serving.codec import MAX_WARNINGS, Codec
 from estimator.serving.handlers import RequestTooLargeError
 from estimator.serving.settings import Settings
 from estimator.serving.source import source_from
-from estimator.serving.transform import CompiledTransform
 
 # -- settings and the model source ---------------------------------------------------------------
 
@@ -82,18 +80,6 @@ def boston_codec(boston_mlp: VersionInfo) -> Codec:
 @pytest.fixture(scope="module")
 def california_codec(california_gbm: VersionInfo) -> Codec:
     return Codec(Predictor.load(california_gbm.path), max_batch=100)
-
-
-def test_the_compiled_transform_is_the_fitted_preprocessing(boston_codec: Codec,
-                                                            california_codec: Codec) -> None:
-    rng = np.random.default_rng(0)
-    for codec in (boston_codec, california_codec):
-        pre = codec.predictor.preprocessor
-        raw = rng.normal(size=(200, len(codec.schema.features))) * 100
-        for j, f in enumerate(codec.schema.features):
-            if f.kind == "categorical":  # known codes, and -1 for values never seen
-                raw[:, j] = rng.integers(-1, len(f.categories), 200)
-        assert np.array_equal(CompiledTransform(pre)(raw), pre.transform(raw))
 
 
 def test_the_codec_prices_like_the_predictor(california_codec: Codec) -> None:

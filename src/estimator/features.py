@@ -181,10 +181,12 @@ class Preprocessor:
     scale_: list[float] = field(default_factory=list)
     slots_: list[list[int] | None] = field(default_factory=list)
     output_names_: list[str] = field(default_factory=list)
+    _plan: _Plan | None = field(default=None, repr=False, compare=False)
 
     def fit(self, schema: Schema, matrix: FloatArray) -> Preprocessor:
         self.kinds_, self.fill_, self.mean_, self.scale_, self.slots_ = [], [], [], [], []
         self.output_names_ = []
+        self._plan = None
         for j, feat in enumerate(schema.features):
             col = matrix[:, j]
             present = col[~np.isnan(col)]
@@ -222,25 +224,30 @@ class Preprocessor:
     def n_outputs(self) -> int:
         return len(self.output_names_)
 
+    def _compiled(self) -> _Plan:
+        if self._plan is None:
+            self._plan = _Plan(self)
+        return self._plan
+
     def transform(self, matrix: FloatArray) -> FloatArray:
-        """Model inputs for a raw matrix from `encode`; one vectorised pass per feature."""
+        """Model inputs for a raw matrix from `encode`, in a few whole-matrix operations.
+
+        Training, evaluation, batch scoring and the service all call this, so
+        a price cannot depend on which path computed it.
+        """
+        plan = self._compiled()
+        if np.isnan(matrix).any():
+            matrix = np.where(np.isnan(matrix), plan.fill, matrix)
+        if plan.affine_only:
+            return (matrix - plan.mean) / plan.scale
         n = matrix.shape[0]
         out = np.zeros((n, self.n_outputs), dtype=np.float64)
-        pos = 0
-        for j, slots in enumerate(self.slots_):
-            col = matrix[:, j]
-            col = np.where(np.isnan(col), self.fill_[j], col)
-            if slots is None:
-                out[:, pos] = (col - self.mean_[j]) / self.scale_[j]
-                pos += 1
-                continue
-            width = max(slots) + 2 if slots and max(slots) >= 0 else 1
-            lookup = np.asarray([*slots, width - 1], dtype=np.int64)
-            lookup[lookup < 0] = width - 1
-            codes = col.astype(np.int64)
-            codes[codes < 0] = len(slots)
-            out[np.arange(n), pos + lookup[codes]] = 1.0
-            pos += width
+        out[:, plan.numeric_out] = (matrix[:, plan.numeric_in] - plan.mean) / plan.scale
+        rows = np.arange(n)
+        for j, pos, lookup in plan.categorical:
+            codes = matrix[:, j].astype(np.int64)
+            codes[(codes < 0) | (codes >= len(lookup) - 1)] = len(lookup) - 1
+            out[rows, pos + lookup[codes]] = 1.0
         return out
 
     def transform_target(self, y: FloatArray) -> FloatArray:
@@ -250,8 +257,40 @@ class Preprocessor:
         return np.expm1(y) if self.log_target else y
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Preprocessor:
         return cls(**raw)
+
+
+class _Plan:
+    """The fitted state as index and value arrays, built once per preprocessor.
+
+    Numeric columns become one affine map; each categorical column one
+    scatter through a lookup from code to output slot, where -1 (never seen)
+    and codes beyond the fitted categories land in the unknown slot.
+    """
+
+    def __init__(self, pre: Preprocessor) -> None:
+        numeric_in: list[int] = []
+        numeric_out: list[int] = []
+        self.categorical: list[tuple[int, int, np.ndarray[Any, np.dtype[np.int64]]]] = []
+        pos = 0
+        for j, slots in enumerate(pre.slots_):
+            if slots is None:
+                numeric_in.append(j)
+                numeric_out.append(pos)
+                pos += 1
+                continue
+            width = max(slots) + 2 if slots and max(slots) >= 0 else 1
+            lookup = np.asarray([*slots, width - 1], dtype=np.int64)
+            lookup[lookup < 0] = width - 1
+            self.categorical.append((j, pos, lookup))
+            pos += width
+        self.numeric_in = np.asarray(numeric_in, dtype=np.int64)
+        self.numeric_out = np.asarray(numeric_out, dtype=np.int64)
+        self.fill = np.asarray(pre.fill_, dtype=np.float64)
+        self.mean = np.asarray(pre.mean_, dtype=np.float64)[self.numeric_in]
+        self.scale = np.asarray(pre.scale_, dtype=np.float64)[self.numeric_in]
+        self.affine_only = not self.categorical and numeric_out == numeric_in

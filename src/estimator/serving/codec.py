@@ -26,7 +26,6 @@ from estimator.predictor import Predictor
 from estimator.schema import Feature
 from estimator.serving.parsing import BodyParser, Houses
 from estimator.serving.schemas import ApiTypes
-from estimator.serving.transform import CompiledTransform
 
 MAX_WARNINGS = 100
 
@@ -59,7 +58,6 @@ class Codec:
         self.schema = predictor.schema
         self.max_batch = max_batch
         self.types = ApiTypes.build(self.schema, max_batch)
-        self._transform = CompiledTransform(predictor.preprocessor)
         self.parser = BodyParser(self.schema, self.types, max_batch)
         feats = self.schema.features
         self._numeric = [j for j, f in enumerate(feats) if f.kind != "categorical"]
@@ -124,10 +122,9 @@ class Codec:
         return np.fromiter(flat, dtype=np.float64, count=len(rows) * k).reshape(len(rows), k)
 
     def predict(self, matrix: FloatArray) -> FloatArray:
-        """`Predictor.predict_matrix` for complete rows, with the compiled transform."""
-        pre = self.predictor.preprocessor
+        """`Predictor.predict_matrix`, with overflow left to `_refuse_unpriceable`."""
         with np.errstate(over="ignore", invalid="ignore"):  # extremes are refused after
-            return pre.inverse_target(self.predictor.model.predict(self._transform(matrix)))
+            return self.predictor.predict_matrix(matrix)
 
     def _warning(self, i: int, j: int, matrix: FloatArray,
                  unseen: dict[tuple[int, int], str]) -> dict[str, Any]:
