@@ -9,7 +9,9 @@
     │   ├── ModelNotFoundError      no such model, version or alias
     │   └── AliasInUseError         a version still has an alias pointing at it
     ├── ModelLoadError              a version folder is incomplete or corrupt
-    └── StudyStorageError           an Optuna study storage cannot be reached or used
+    ├── StudyStorageError           an Optuna study storage cannot be reached or used
+    └── DatabaseError               the prediction log's database cannot be reached or used
+        └── PredictionNotFoundError no logged prediction has this id (prediction_id)
 
 Each error keeps its structured fields and builds its own message, so the CLI
 and the HTTP app can turn it into one line or one JSON body in one place.
@@ -100,3 +102,15 @@ class ModelLoadError(EstimatorError):
 
 class StudyStorageError(EstimatorError):
     """A tuning study's storage (database or journal file) cannot be reached or used."""
+
+
+class DatabaseError(EstimatorError):
+    """The prediction log's database cannot be reached, or refuses what is asked of it."""
+
+
+class PredictionNotFoundError(DatabaseError):
+    """Feedback or a look-up names a prediction id the log has never recorded."""
+
+    def __init__(self, prediction_id: str) -> None:
+        super().__init__(f"No prediction with id '{prediction_id}' is in the prediction log.")
+        self.prediction_id = prediction_id
