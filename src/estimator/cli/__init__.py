@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from estimator.cli import eda, models, predict, serve, train, tune
+from estimator.cli import db, eda, models, predict, serve, train, tune
 from estimator.errors import EstimatorError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.command("serve")(serve.serve)
 app.command("tune")(tune.tune)
 app.command("select")(tune.select)
 app.add_typer(models.app, name="models")
+app.add_typer(db.app, name="db")
 
 
 def main(argv: list[str] | None = None) -> int:
