@@ -1,0 +1,66 @@
+"""Where the rows come from, how they are split and prepared, and how long to train."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from estimator.config.base import Strict
+
+
+class DataConfig(Strict):
+    """Where the rows come from: the bundled Boston data or a CSV/Parquet file."""
+
+    source: Literal["boston"] | None = None
+    path: str | None = None
+    target: str | None = None
+    include: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if (self.source is None) == (self.path is None):
+            raise ValueError("give exactly one of 'source: boston' or 'path: FILE'")
+        if self.path is not None and not self.target:
+            raise ValueError("a data file needs 'target', the column to predict")
+        return self
+
+
+class SplitConfig(Strict):
+    """How rows are split; `cv` > 1 asks for repeated k-fold cross-validation as well."""
+
+    test: float = Field(0.2, gt=0, lt=1)
+    validation: float = Field(0.1, ge=0, lt=1)
+    seed: int = 42
+    cv: int | None = Field(None, ge=2)
+    repeats: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _room_to_train(self) -> SplitConfig:
+        if self.test + self.validation >= 0.9:
+            raise ValueError(
+                f"test + validation must leave at least 10 % to train; got {self.test} + "
+                f"{self.validation}")
+        return self
+
+
+class PreprocessingConfig(Strict):
+    """Fitted on the training split only and saved with the model."""
+
+    impute: Literal["median", "mean"] = "median"
+    scale: bool = True
+    log_target: bool = False
+
+
+class EarlyStoppingConfig(Strict):
+    patience: int = Field(20, gt=0)
+    min_delta: float = Field(0.0, ge=0)
+
+
+class TrainingConfig(Strict):
+    """Epoch-based settings; used by the MLP."""
+
+    batch_size: int = Field(32, gt=0)
+    epochs: int = Field(200, gt=0)
+    early_stopping: EarlyStoppingConfig | None = None
