@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,30 @@ from estimator.training import train
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EXAMPLES = SHARED / "examples"
 CALIFORNIA = SHARED / "data" / "california_housing.csv"
+
+
+BLOCKED = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "pandas", "sklearn"):
+            raise ImportError("blocked " + name)
+sys.meta_path.insert(0, Block())
+from estimator.predictor import load_predictor
+p = load_predictor(sys.argv[1])
+row = p.schema.example_row()
+print(repr(float(p.predict_rows([row, row])[0])))
+assert not {"torch", "pandas", "sklearn"} & set(sys.modules)
+"""
+
+
+def price_with_training_stack_blocked(version: Path) -> float:
+    """The typical house's price from a fresh process where torch, pandas and sklearn fail
+    to import: the proof that a loaded version needs only NumPy and XGBoost."""
+    proc = subprocess.run([sys.executable, "-c", BLOCKED, str(version)], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return float(proc.stdout)
 
 
 def need(path: Path) -> Path:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,20 +16,7 @@ from estimator.models.ensemble import EnsembleModel, combine
 from estimator.predictor import Predictor
 from estimator.registry import Registry, VersionInfo
 from estimator.training import raw_matrix, train
-
-BLOCKED = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "pandas", "sklearn"):
-            raise ImportError("blocked " + name)
-sys.meta_path.insert(0, Block())
-from estimator.predictor import load_predictor
-p = load_predictor(sys.argv[1])
-row = p.schema.example_row()
-print(repr(float(p.predict_rows([row])[0])))
-assert not {"torch", "pandas", "sklearn"} & set(sys.modules)
-"""
+from tests.conftest import price_with_training_stack_blocked
 
 GBM_MLP = {"name": "boston-ensemble",
            "model": {"family": "ensemble", "folds": 3,
@@ -77,12 +62,10 @@ def test_saved_as_member_folders_and_json(ensemble: VersionInfo) -> None:
 
 
 def test_predicts_with_torch_pandas_and_sklearn_blocked(ensemble: VersionInfo) -> None:
-    proc = subprocess.run([sys.executable, "-c", BLOCKED, str(ensemble.path)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
+    price = price_with_training_stack_blocked(ensemble.path)
     expected = Predictor.load(ensemble.path)
     row = expected.schema.example_row()
-    assert float(proc.stdout) == pytest.approx(float(expected.predict_rows([row])[0]), abs=1e-9)
+    assert price == pytest.approx(float(expected.predict_rows([row])[0]), abs=1e-9)
 
 
 def test_weights_favour_the_better_member_on_out_of_fold_predictions() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -15,32 +13,17 @@ import pytest
 from estimator.errors import ModelLoadError, ValidationError
 from estimator.predictor import Predictor, load_predictor
 from estimator.registry import VersionInfo
-
-BLOCKED = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "pandas", "sklearn"):
-            raise ImportError("blocked " + name)
-sys.meta_path.insert(0, Block())
-from estimator.predictor import load_predictor
-p = load_predictor(sys.argv[1])
-row = p.schema.example_row()
-print(float(p.predict_rows([row, row])[0]))
-assert not {"torch", "pandas", "sklearn"} & set(sys.modules)
-"""
+from tests.conftest import price_with_training_stack_blocked
 
 
 @pytest.mark.parametrize("fixture", ["boston_mlp", "boston_gbm", "california_gbm"])
 def test_predicts_with_torch_and_pandas_blocked(fixture: str,
                                                 request: pytest.FixtureRequest) -> None:
     version: VersionInfo = request.getfixturevalue(fixture)
-    proc = subprocess.run([sys.executable, "-c", BLOCKED, str(version.path)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
+    price = price_with_training_stack_blocked(version.path)
     expected = Predictor.load(version.path)
     row = expected.schema.example_row()
-    assert float(proc.stdout) == pytest.approx(float(expected.predict_rows([row])[0]), abs=1e-9)
+    assert price == pytest.approx(float(expected.predict_rows([row])[0]), abs=1e-9)
 
 
 @pytest.mark.parametrize("fixture", ["boston_mlp", "boston_gbm"])
