@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import zipfile
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from estimator.errors import ModelLoadError, ValidationError
+from estimator.models.mlp import ACTIVATIONS, MLPModel
 from estimator.predictor import Predictor, load_predictor
 from estimator.registry import VersionInfo
 from tests.conftest import price_with_training_stack_blocked
@@ -83,3 +85,42 @@ def test_unseen_category_goes_to_the_unknown_slot(california_gbm: VersionInfo) -
     encoded = p.encode_rows([{**row, "ocean_proximity": "ON THE MOON"}])
     assert encoded.unknown == [(0, "ocean_proximity", "ON THE MOON")]
     assert np.isfinite(p.predict_matrix(encoded.matrix)).all()
+
+
+def _layer_by_layer(model: MLPModel, x: np.ndarray) -> np.ndarray:
+    """The network as its definition reads, one layer after the other."""
+    h = x
+    for w, b, act in zip(model.weights[:-1], model.biases[:-1], model.activations, strict=True):
+        h = ACTIVATIONS[act](h @ w + b)
+    return np.asarray((h @ model.weights[-1] + model.biases[-1])[:, 0] * model.y_scale
+                      + model.y_mean)
+
+
+@pytest.mark.parametrize("activations", [["relu", "relu", "relu"], ["tanh", "relu", "gelu"],
+                                         ["elu", "sigmoid"], ["selu"], []])
+def test_the_compiled_network_and_its_folded_input_compute_the_definition(
+        activations: list[str]) -> None:
+    rng = np.random.default_rng(len(activations))
+    sizes = [13, *rng.integers(3, 40, size=len(activations)).tolist(), 1]
+    model = MLPModel(weights=[rng.normal(size=(a, b)) for a, b in pairwise(sizes)],
+                     biases=[rng.normal(size=b) for b in sizes[1:]], activations=activations,
+                     y_mean=22.5, y_scale=9.2)
+    x = rng.normal(size=(7, 13))
+    np.testing.assert_allclose(model.predict(x), _layer_by_layer(model, x), rtol=1e-10)
+    np.testing.assert_allclose(model.predict(x[:1]), _layer_by_layer(model, x[:1]), rtol=1e-10)
+    shift, scale = rng.normal(size=13), rng.uniform(0.01, 100.0, size=13)
+    np.testing.assert_allclose(model.fold_input(shift, scale).predict(x),
+                               _layer_by_layer(model, (x - shift) / scale), rtol=1e-9)
+
+
+def test_complete_rows_take_the_folded_path_and_agree_with_the_transform(
+        boston_mlp: VersionInfo) -> None:
+    predictor = Predictor.load(boston_mlp.path)
+    assert predictor.preprocessor.affine() is not None  # Boston is numeric: the fold applies
+    raw = np.array([list(predictor.schema.example_row().values())] * 3, dtype=np.float64)
+    raw[1, 0] = np.nan  # a missing value goes through imputation instead
+    by_transform = predictor.model.predict(predictor.preprocessor.transform(raw))
+    np.testing.assert_allclose(predictor.predict_matrix(raw), by_transform, rtol=1e-9)
+    np.testing.assert_allclose(predictor.predict_matrix(raw[[0, 2]], complete=True),
+                               by_transform[[0, 2]], rtol=1e-9)
+    assert predictor.predict_matrix(raw)[1] != predictor.predict_matrix(raw)[0]

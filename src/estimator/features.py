@@ -250,6 +250,14 @@ class Preprocessor:
             out[rows, pos + lookup[codes]] = 1.0
         return out
 
+    def affine(self) -> tuple[FloatArray, FloatArray] | None:
+        """`(shift, scale)` when `transform` of complete rows is `(x - shift) / scale`, else None.
+
+        A model can then take raw rows by folding the map into its first layer.
+        """
+        plan = self._compiled()
+        return (plan.mean, plan.scale) if plan.affine_only else None
+
     def transform_target(self, y: FloatArray) -> FloatArray:
         return np.log1p(y) if self.log_target else y
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -39,6 +39,18 @@ ACTIVATIONS: dict[str, Callable[[FloatArray], FloatArray]] = {
 }
 
 
+Step = tuple[FloatArray, FloatArray | None, Callable[[FloatArray], FloatArray] | None]
+
+
+class _Layers(NamedTuple):
+    """The network as evaluated: (weights, bias or None, activation or None for relu in
+    place) per hidden layer, then the output weights and bias, target scaling folded in."""
+
+    hidden: list[Step]
+    w_out: FloatArray
+    b_out: float | None
+
+
 @dataclass
 class MLPModel:
     """Weights and biases per layer (the last one is the linear output) and target scaling."""
@@ -49,19 +61,68 @@ class MLPModel:
     y_mean: float = 0.0
     y_scale: float = 1.0
     family: ClassVar[str] = "mlp"
+    _plan: _Layers | None = field(default=None, init=False, repr=False, compare=False)
 
     def predict(self, X: FloatArray) -> FloatArray:
+        # One house costs a microsecond of NumPy dispatch per operation, so the
+        # plan keeps operations few (see `_compile`).
+        plan = self._plan or self._compile()
         h = X
-        for w, b, act in zip(self.weights[:-1], self.biases[:-1], self.activations, strict=True):
-            h = h @ w
-            h += b
-            if act == "relu":  # the usual case, in place: one request pays for few arrays
+        for w, b, act in plan.hidden:
+            h = np.dot(h, w)
+            if b is not None:
+                h += b
+            if act is None:
                 np.maximum(h, 0.0, out=h)
             else:
-                h = ACTIVATIONS[act](h)
-        out = h @ self.weights[-1]
-        out += self.biases[-1]
-        return out[:, 0] * self.y_scale + self.y_mean
+                h = act(h)
+        out: FloatArray = np.dot(h, plan.w_out)
+        if plan.b_out is not None:
+            out += plan.b_out
+        return out
+
+    def fold_input(self, shift: FloatArray, scale: FloatArray) -> MLPModel:
+        """The same network taking raw inputs `x` where this one takes `(x - shift) / scale`.
+
+        The affine map moves into the first layer: `W' = W / scale`, `b' = b - (shift / scale) W`.
+        """
+        w0 = self.weights[0] / scale[:, None]
+        b0 = self.biases[0] - (shift / scale) @ self.weights[0]
+        return MLPModel(weights=[w0, *self.weights[1:]], biases=[b0, *self.biases[1:]],
+                        activations=self.activations, y_mean=self.y_mean, y_scale=self.y_scale)
+
+    def _compile(self) -> _Layers:
+        """The layers with fewer operations and the same function.
+
+        The target scaling moves into the output layer, and a constant unit
+        (value 1) rides along every hidden layer whose activation keeps 1 at 1
+        (relu, elu, leaky relu, linear), so that the next layer's bias becomes
+        one more row of its weights: a product and an activation per layer.
+        """
+        hidden: list[Step] = []
+        carried = False  # whether the previous layer's last unit is the constant 1
+        for w, b, name in zip(self.weights[:-1], self.biases[:-1], self.activations,
+                              strict=True):
+            act = ACTIVATIONS[name]
+            bias: FloatArray | None = b
+            if carried:
+                w, bias = np.vstack([w, b[None, :]]), None
+            carried = float(act(np.ones(1))[0]) == 1.0
+            if carried:
+                unit = np.zeros((w.shape[0], 1))
+                if bias is None:
+                    unit[-1, 0] = 1.0
+                else:
+                    bias = np.append(bias, 1.0)
+                w = np.hstack([w, unit])
+            hidden.append((w, bias, None if name == "relu" else act))
+        w_out = self.weights[-1][:, 0] * self.y_scale
+        bias_out = float(self.biases[-1][0]) * self.y_scale + self.y_mean
+        b_out: float | None = bias_out
+        if carried:
+            w_out, b_out = np.append(w_out, bias_out), None
+        self._plan = _Layers(hidden=hidden, w_out=w_out, b_out=b_out)
+        return self._plan
 
     @property
     def layers(self) -> list[int]:
