@@ -74,11 +74,13 @@ def boston_gbm(session_registry: Registry) -> VersionInfo:
 
 @pytest.fixture(scope="session")
 def california_gbm(session_registry: Registry) -> VersionInfo:
-    """Gradient-boosted trees on the California CSV: a categorical column and missing values."""
+    """Gradient-boosted trees on the California CSV: a categorical column, missing values,
+    and derived columns (rotated coordinates, ratios) that every prediction path computes."""
     path = need(CALIFORNIA)
     cfg = config.validate({
         "name": "california-gbm",
         "data": {"path": str(path), "target": "median_house_value"},
+        "preprocessing": {"coordinates": True, "ratios": True},
         "model": {"family": "gbm", "n_estimators": 200, "learning_rate": 0.1},
     })
     result = train(cfg, registry=session_registry)

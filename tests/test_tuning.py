@@ -15,6 +15,7 @@ from estimator import config
 from estimator.cli import main
 from estimator.errors import ConfigError
 from estimator.registry import Registry
+from estimator.schema import Feature, Schema, Target
 from estimator.training import split_indices
 from estimator.tuning import (
     DEFAULT_SPACES,
@@ -118,6 +119,18 @@ def test_space_adds_replaces_and_drops_keys() -> None:
     only = config.validate({"model": {"family": "linear"}, "tune": {
         "replace_space": True, "space": {"preprocessing.log_target": {"choices": [True, False]}}}})
     assert list(resolve(only)) == ["preprocessing.log_target"]
+
+
+def test_trees_may_try_derived_columns_the_data_allows() -> None:
+    gbm, mlp = (config.validate({"model": {"family": f}}) for f in ("gbm", "mlp"))
+    boston = TrainingRows.load(gbm).schema
+    assert resolve(gbm, schema=boston)["preprocessing.ratios"].choices == [False, True]
+    assert "preprocessing.coordinates" not in resolve(gbm, schema=boston)
+    located = Schema(features=(Feature(name="Latitude", kind="numeric"),
+                               Feature(name="lon", kind="numeric")), target=Target(name="price"))
+    assert "preprocessing.coordinates" in resolve(gbm, schema=located)
+    assert not {"preprocessing.ratios", "preprocessing.coordinates"} & set(
+        resolve(mlp, schema=located))
 
 
 def test_mlp_batch_sizes_follow_the_size_of_the_data() -> None:

@@ -7,7 +7,8 @@ Two steps, both NumPy only:
    schema (-1 for a value never seen, NaN for a missing one).
 2. `Preprocessor` is fitted on the training split only and then imputes,
    standardises and one-hot encodes that matrix (with an unknown slot per
-   categorical feature). It is saved as JSON next to the weights.
+   categorical feature), adding derived columns when the config asks for
+   them (`estimator.derived`). It is saved as JSON next to the weights.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from estimator import derived
 from estimator.errors import ValidationError
 from estimator.schema import Feature, Schema
 
@@ -167,7 +169,7 @@ def encode_rows(schema: Schema, rows: Sequence[Mapping[str, Any]], *,
 
 @dataclass
 class Preprocessor:
-    """Imputation, standardisation and one-hot encoding, fitted on training rows.
+    """Imputation, standardisation, one-hot encoding and derived columns, fitted on training rows.
 
     Learned state follows scikit-learn's convention (trailing underscore).
     """
@@ -175,18 +177,41 @@ class Preprocessor:
     impute: str = "median"
     scale: bool = True
     log_target: bool = False
+    coordinates: bool = False
+    ratios: bool = False
     kinds_: list[str] = field(default_factory=list)
     fill_: list[float] = field(default_factory=list)
     mean_: list[float] = field(default_factory=list)
     scale_: list[float] = field(default_factory=list)
     slots_: list[list[int] | None] = field(default_factory=list)
     output_names_: list[str] = field(default_factory=list)
+    # Derived columns (see `estimator.derived`), appended after the features' own.
+    geo_: list[int] = field(default_factory=list)
+    angles_: list[float] = field(default_factory=list)
+    pairs_: list[list[int]] = field(default_factory=list)
+    derived_fill_: list[float] = field(default_factory=list)
+    derived_mean_: list[float] = field(default_factory=list)
+    derived_scale_: list[float] = field(default_factory=list)
     _plan: _Plan | None = field(default=None, repr=False, compare=False)
+
+    def _stats(self, present: FloatArray) -> tuple[float, float, float]:
+        """Fill value, shift and scale of one numeric column from its present values."""
+        if present.size == 0:
+            return 0.0, 0.0, 1.0
+        fill = float(present.mean() if self.impute == "mean" else np.median(present))
+        std = float(present.std())
+        return (fill, float(present.mean()) if self.scale else 0.0,
+                std if (self.scale and std > 0) else 1.0)
 
     def fit(self, schema: Schema, matrix: FloatArray) -> Preprocessor:
         self.kinds_, self.fill_, self.mean_, self.scale_, self.slots_ = [], [], [], [], []
         self.output_names_ = []
         self._plan = None
+        self._fit_features(schema, matrix)
+        self._fit_derived(schema, matrix)
+        return self
+
+    def _fit_features(self, schema: Schema, matrix: FloatArray) -> None:
         for j, feat in enumerate(schema.features):
             col = matrix[:, j]
             present = col[~np.isnan(col)]
@@ -206,19 +231,27 @@ class Preprocessor:
                 self.output_names_ += [f"{feat.name}={names[c]}" for c in seen]
                 self.output_names_.append(f"{feat.name}=<unknown>")
                 continue
-            if present.size == 0:
-                fill = 0.0
-            elif self.impute == "mean":
-                fill = float(present.mean())
-            else:
-                fill = float(np.median(present))
-            std = float(present.std()) if present.size else 0.0
+            fill, shift, scale = self._stats(present)
             self.slots_.append(None)
             self.fill_.append(fill)
-            self.mean_.append(float(present.mean()) if (self.scale and present.size) else 0.0)
-            self.scale_.append(std if (self.scale and std > 0) else 1.0)
+            self.mean_.append(shift)
+            self.scale_.append(scale)
             self.output_names_.append(feat.name)
-        return self
+
+    def _fit_derived(self, schema: Schema, matrix: FloatArray) -> None:
+        self.geo_, self.angles_, self.pairs_ = [], [], []
+        if self.coordinates:
+            self.geo_ = list(derived.require_coordinates(schema))
+            self.angles_ = list(derived.ANGLES)
+        filled = np.where(np.isnan(matrix), np.asarray(self.fill_), matrix)
+        if self.ratios:
+            self.pairs_ = derived.ratio_pairs(schema, filled, exclude=self.geo_)
+        extra = derived.derive(filled, self.geo_, self.angles_, self.pairs_)
+        stats = [self._stats(col[~np.isnan(col)]) for col in extra.T]
+        self.derived_fill_ = [fill for fill, _, _ in stats]
+        self.derived_mean_ = [shift for _, shift, _ in stats]
+        self.derived_scale_ = [scale for _, _, scale in stats]
+        self.output_names_ += derived.names(schema, self.geo_, self.angles_, self.pairs_)
 
     @property
     def n_outputs(self) -> int:
@@ -248,6 +281,10 @@ class Preprocessor:
             codes = matrix[:, j].astype(np.int64)
             codes[(codes < 0) | (codes >= len(lookup) - 1)] = len(lookup) - 1
             out[rows, pos + lookup[codes]] = 1.0
+        if plan.derived_at < self.n_outputs:
+            extra = derived.derive(matrix, self.geo_, self.angles_, self.pairs_)
+            extra = np.where(np.isnan(extra), plan.derived_fill, extra)
+            out[:, plan.derived_at:] = (extra - plan.derived_mean) / plan.derived_scale
         return out
 
     def affine(self) -> tuple[FloatArray, FloatArray] | None:
@@ -301,4 +338,9 @@ class _Plan:
         self.fill = np.asarray(pre.fill_, dtype=np.float64)
         self.mean = np.asarray(pre.mean_, dtype=np.float64)[self.numeric_in]
         self.scale = np.asarray(pre.scale_, dtype=np.float64)[self.numeric_in]
-        self.affine_only = not self.categorical and numeric_out == numeric_in
+        self.derived_at = pos
+        self.derived_fill = np.asarray(pre.derived_fill_, dtype=np.float64)
+        self.derived_mean = np.asarray(pre.derived_mean_, dtype=np.float64)
+        self.derived_scale = np.asarray(pre.derived_scale_, dtype=np.float64)
+        self.affine_only = (not self.categorical and numeric_out == numeric_in
+                            and pos == len(pre.output_names_))

@@ -108,7 +108,7 @@ def fit(config: Config, schema: Schema, raw: FloatArray, y: FloatArray, train_id
         pre = parent.preprocessor
     else:
         pp = config.preprocessing
-        pre = Preprocessor(impute=pp.impute, scale=pp.scale, log_target=pp.log_target)
+        pre = Preprocessor(**pp.model_dump())
         pre.fit(schema, raw[train_idx])
     if pre.log_target and (y <= -1).any():
         raise DataError("preprocessing.log_target needs target values above -1.")

@@ -51,6 +51,13 @@ class PreprocessingConfig(Strict):
     impute: Literal["median", "mean"] = "median"
     scale: bool = True
     log_target: bool = False
+    coordinates: bool = Field(False, description=(
+        "Add latitude and longitude rotated by 15 to 75 degrees, so that trees can cut "
+        "along diagonal borders; needs features named latitude and longitude."))
+    ratios: bool = Field(False, description=(
+        "Add the ratio of every pair of non-negative numeric features that rise together "
+        "(correlation of 0.7 or more in training: rooms per household, bedrooms per room), "
+        "which trees cannot compute."))
 
 
 class EarlyStoppingConfig(Strict):

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from estimator import derived
 from estimator.config import Config, ParamSpec, TuneConfig, validate
 from estimator.errors import ConfigError
+from estimator.schema import Schema
 
 LAYERS_KEY = "model.layers"
 
@@ -59,19 +61,26 @@ def _batch_sizes(rows: int) -> ParamSpec:
     return ParamSpec(choices=fit or [min(BATCH_SIZES, key=lambda b: abs(rows / b - 50))])
 
 
-def resolve(config: Config, rows: int | None = None) -> dict[str, ParamSpec]:
+def resolve(config: Config, rows: int | None = None,
+            schema: Schema | None = None) -> dict[str, ParamSpec]:
     """The space a study of this config searches, checked key by key.
 
     With the number of training `rows`, the MLP's default batch sizes are
-    those that make between 5 and 500 steps an epoch. Raises ConfigError
-    naming the `tune.space` key that is malformed or that the config does
-    not have.
+    those that make between 5 and 500 steps an epoch. With the data's
+    `schema`, trees may also try derived columns: ratios, and rotated
+    coordinates where the data has a latitude and a longitude. Raises
+    ConfigError naming the `tune.space` key that is malformed or that the
+    config does not have.
     """
     tc = config.tune or TuneConfig()
     family = config.model.family
     space = {} if tc.replace_space else dict(DEFAULT_SPACES[family])
     if rows and "training.batch_size" in space:
         space["training.batch_size"] = _batch_sizes(rows)
+    if schema is not None and family == "gbm" and not tc.replace_space:
+        space["preprocessing.ratios"] = ParamSpec(choices=[False, True])
+        if derived.coordinates(schema) is not None:
+            space["preprocessing.coordinates"] = ParamSpec(choices=[False, True])
     for key, spec in tc.space.items():
         if spec is None:
             space.pop(key, None)

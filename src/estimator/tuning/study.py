@@ -131,7 +131,7 @@ def tune(config: Config, *, trials: int, timeout: float | None = None,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     the_study = open_study(config, url, name)
     data = TrainingRows.load(config, config_dir)
-    space = space_mod.resolve(config, rows=len(data.rows))
+    space = space_mod.resolve(config, rows=len(data.rows), schema=data.schema)
     done, lock = 0, threading.Lock()
 
     def after_trial(study_: Any, trial: Any) -> None:
