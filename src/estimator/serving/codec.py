@@ -71,6 +71,7 @@ class Codec:
         self._centre = np.array([f.mean if f.mean is not None else np.nan for f in feats])
         self._spread = np.array([f.std if f.std else np.nan for f in feats])
         self._keys = [f"Prediction price {i}" for i in range(max_batch)]
+        self._model = {"name": predictor.name, "version": predictor.version}
 
     # -- encoding and predicting -----------------------------------------------------------
 
@@ -170,8 +171,7 @@ class Codec:
         if explain:
             warnings = [{"row": None, "field": "explain", "message": (
                 "contributions are not available yet; explain was ignored")}, *warnings]
-        model = {"name": self.predictor.name, "version": self.predictor.version}
-        return orjson.dumps({"model": model, "predictions": predictions,
+        return orjson.dumps({"model": self._model, "predictions": predictions,
                              "warnings": warnings}), len(rows)
 
 
