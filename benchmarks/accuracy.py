@@ -7,8 +7,9 @@ whole data set; every fold fits its own preprocessing and model
   baseline   the article's final config (64-64-32, 17 epochs, batch 10)
   defaults   each family with its default settings
   auto       tune + select + ensemble, no human in the loop:
-             1. an Optuna study of the gbm (its default space, plus the target's log
-                transform and whether to hold out validation rows for early stopping);
+             1. an Optuna study of the gbm (its default space, which includes the
+                derived columns the data allows, plus the target's log transform and
+                whether to hold out validation rows for early stopping);
              2. an Optuna study of the MLP, with the preprocessing and split the gbm
                 study chose, so that both can share one ensemble;
              3. `select` among the tuned gbm, the tuned MLP and their ensemble (weights

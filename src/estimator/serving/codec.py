@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import gt, itemgetter, lt
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from estimator.serving.parsing import BodyParser, Houses
 from estimator.serving.schemas import ApiTypes
 
 MAX_WARNINGS = 100
+FEW_HOUSES = 4
 
 
 @dataclass
@@ -61,13 +63,17 @@ class Codec:
         self.parser = BodyParser(self.schema, self.types, max_batch)
         feats = self.schema.features
         self._numeric = [j for j, f in enumerate(feats) if f.kind != "categorical"]
-        self._take_numeric = itemgetter(*(feats[j].name for j in self._numeric)) \
-            if self._numeric else None
+        names = [feats[j].name for j in self._numeric]
+        # A tuple of the numeric values of a house, whatever their number.
+        self._take_numeric: Callable[[dict[str, Any]], tuple[Any, ...]] = \
+            itemgetter(*names) if len(names) > 1 else lambda row: tuple(row[n] for n in names)
         self._all_numeric = self._numeric == list(range(len(feats)))
         self._categorical = [(j, f.name, {c: float(i) for i, c in enumerate(f.categories)})
                              for j, f in enumerate(feats) if f.kind == "categorical"]
         bounds = np.array([_far_bounds(f) for f in feats], dtype=np.float64).reshape(-1, 2)
         self._low, self._high = bounds[:, 0], bounds[:, 1]
+        self._low_numeric = tuple(self._low[self._numeric].tolist())
+        self._high_numeric = tuple(self._high[self._numeric].tolist())
         self._centre = np.array([f.mean if f.mean is not None else np.nan for f in feats])
         self._spread = np.array([f.std if f.std else np.nan for f in feats])
         self._keys = [f"Prediction price {i}" for i in range(max_batch)]
@@ -78,7 +84,8 @@ class Codec:
     def price(self, houses: Houses, warn: bool = True) -> Priced:
         """Prices for validated houses, with the warnings they deserve when `warn`."""
         rows, n = houses.rows, len(houses.rows)
-        numeric = self._numeric_columns(rows)
+        values = list(map(self._take_numeric, rows))
+        numeric = np.array(values, dtype=np.float64).reshape(n, len(self._numeric))
         if self._all_numeric:
             matrix = numeric
         else:
@@ -91,19 +98,29 @@ class Codec:
             if warn:
                 for i in np.flatnonzero(matrix[:, j] < 0).tolist():
                     unseen[i, j] = column[i]
-        predicted = self.predict(matrix)
+        # Values within reach of the training range cannot overflow the model, so the
+        # floating-point guard is only needed when some value is far out (or unlooked at).
+        far = self._any_far(values, matrix) if warn else True
+        predicted = self.predict(matrix) if far else \
+            self.predictor.predict_matrix(matrix, complete=True)
         prices: list[float] = predicted.tolist()
         if not math.isfinite(sum(prices)):  # one NaN or infinity makes the sum so
             self._refuse_unpriceable(matrix, predicted)
         return Priced(rows=rows, prices=prices,
-                      warnings=self._warnings(matrix, unseen) if warn else [])
+                      warnings=self._warnings(matrix, unseen) if warn and (far or unseen)
+                      else [])
+
+    def _any_far(self, values: list[tuple[Any, ...]], matrix: FloatArray) -> bool:
+        """Whether any value lies far outside the training range; usually none does."""
+        if len(values) <= FEW_HOUSES:  # Python's comparisons beat NumPy's per-call cost
+            low, high = self._low_numeric, self._high_numeric
+            return any(any(map(lt, v, low)) or any(map(gt, v, high)) for v in values)
+        return bool(np.count_nonzero((matrix < self._low) | (matrix > self._high)))
 
     def _warnings(self, matrix: FloatArray,
                   unseen: dict[tuple[int, int], str]) -> list[dict[str, Any]]:
         """Unseen categories and far values, by row, at most MAX_WARNINGS and a count."""
         far = (matrix < self._low) | (matrix > self._high)
-        if not unseen and not np.count_nonzero(far):  # the usual case, in one quick call
-            return []
         flagged = sorted([*unseen, *zip(*np.nonzero(far), strict=True)])
         warnings = [self._warning(int(i), int(j), matrix, unseen)
                     for i, j in flagged[:MAX_WARNINGS]]
@@ -111,13 +128,6 @@ class Codec:
             warnings.append({"row": None, "field": None, "message": (
                 f"{len(flagged) - MAX_WARNINGS} more warnings were left out")})
         return warnings
-
-    def _numeric_columns(self, rows: list[dict[str, Any]]) -> FloatArray:
-        """The non-categorical values of validated rows, as one float matrix."""
-        if self._take_numeric is None:
-            return np.empty((len(rows), 0), dtype=np.float64)
-        matrix = np.array(list(map(self._take_numeric, rows)), dtype=np.float64)
-        return matrix if matrix.ndim == 2 else matrix.reshape(len(rows), 1)
 
     def predict(self, matrix: FloatArray) -> FloatArray:
         """`Predictor.predict_matrix`, with overflow left to `_refuse_unpriceable`."""
