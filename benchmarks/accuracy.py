@@ -75,7 +75,7 @@ def tuned(raw: dict[str, Any], trials: int, storage: str, work: Path) -> config.
     result = tune(config.validate(raw), trials=trials, storage=storage, registry=work,
                   register=False)
     print(f"  {result.study}: {result.trials}, best cv {result.metric} "
-          f"{result.best_value:.4g}", flush=True)
+          f"{result.best_value:.4g} with {result.best_params}", flush=True)
     assert result.config is not None
     return result.config
 
