@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,7 @@ class BodyParser:
         self._kinds = {f.name: f.kind for f in feats}
         self._features = ", ".join(schema.names)
         self._width = len(feats)
+        self._whole = [f.name for f in feats if f.kind in ("integer", "binary")]
 
     def parse(self, body: bytes, v2: bool) -> Houses:
         """The houses of a body; raises ValidationError (or a subclass) for the first fault.
@@ -72,12 +74,27 @@ class BodyParser:
             houses = _houses(parsed, v2)
             expected = len(houses.rows) * self._width + (1 + ("explain" in parsed) if v2 else 0)
             if body.count(b":") == expected:
-                return houses
+                return self._whole_numbers(houses)
         try:
             parsed = (self.types.v2_body if v2 else self.types.v1_body).validate_json(body)
         except pydantic_core.ValidationError as err:
             raise self._refusal(err.errors(include_url=False)[0], v2) from None
-        return _houses(parsed, v2)
+        return self._whole_numbers(_houses(parsed, v2))
+
+    def _whole_numbers(self, houses: Houses) -> Houses:
+        """Refuse 2.0000000001 or 1e-20 where a whole number is due.
+
+        pydantic's `multiple_of` forgives a float that close to a multiple;
+        integer and binary features take exact whole numbers (the values
+        arrive as floats).
+        """
+        for name in self._whole:
+            column = list(map(itemgetter(name), houses.rows))
+            if not all(map(float.is_integer, column)):
+                row = next(i for i, v in enumerate(column) if not v.is_integer())
+                raise ValidationError(self._reason(self._kinds[name], column[row]), row=row,
+                                      field=name, value=column[row])
+        return houses
 
     def _refusal(self, error: Any, v2: bool) -> ValidationError:
         """Our error, naming the row and field, for pydantic's first complaint."""
