@@ -108,6 +108,8 @@ def test_the_compiled_network_and_its_folded_input_compute_the_definition(
     x = rng.normal(size=(7, 13))
     np.testing.assert_allclose(model.predict(x), _layer_by_layer(model, x), rtol=1e-10)
     np.testing.assert_allclose(model.predict(x[:1]), _layer_by_layer(model, x[:1]), rtol=1e-10)
+    np.testing.assert_allclose([model.predict_one(tuple(row)) for row in x.tolist()],
+                               _layer_by_layer(model, x), rtol=1e-10)
     shift, scale = rng.normal(size=13), rng.uniform(0.01, 100.0, size=13)
     np.testing.assert_allclose(model.fold_input(shift, scale).predict(x),
                                _layer_by_layer(model, (x - shift) / scale), rtol=1e-9)

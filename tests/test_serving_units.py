@@ -91,6 +91,19 @@ def test_the_codec_prices_like_the_predictor(california_codec: Codec) -> None:
     assert prices == pytest.approx(predictor.predict_rows(rows).tolist(), rel=1e-6)
 
 
+def test_one_house_takes_the_short_path_and_prices_like_a_batch(boston_codec: Codec) -> None:
+    predictor = boston_codec.predictor
+    example = predictor.schema.example_row()
+    rows = [example | {"CRIM": x} for x in (0.01, 5.0, 80.0, 900.0)]  # the last one is far
+    alone = [json.loads(boston_codec.answer_v2(json.dumps({"instances": [row]}).encode())[0])
+             for row in rows]
+    batch = predictor.predict_rows(rows).tolist()
+    assert [a["predictions"][0]["price"] for a in alone] == pytest.approx(batch, rel=1e-9)
+    assert [bool(a["warnings"]) for a in alone] == [False, False, False, True]
+    direct = predictor.predict_one(tuple(example[n] for n in predictor.schema.names))
+    assert direct == pytest.approx(predictor.predict_rows([example])[0], rel=1e-9)
+
+
 def test_colons_inside_strings_do_not_hide_or_invent_unknown_keys(
         california_codec: Codec) -> None:
     row = california_codec.schema.example_row() | {"ocean_proximity": "NEAR: BAY"}

@@ -301,6 +301,10 @@ class Preprocessor:
     def inverse_target(self, y: FloatArray) -> FloatArray:
         return np.expm1(y) if self.log_target else y
 
+    def inverse_price(self, y: float) -> float:
+        """`inverse_target` of one value."""
+        return math.expm1(y) if self.log_target else y
+
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,8 @@ class Predictor:
 
     def __post_init__(self) -> None:
         self._direct = _direct_model(self.model, self.preprocessor)
+        self._one: Callable[[tuple[float, ...]], float] | None = getattr(
+            self._direct, "predict_one", None)
 
     def predict_matrix(self, raw: FloatArray, complete: bool = False) -> FloatArray:
         """Prices for a raw matrix from `features.encode`, in one vectorised call.
@@ -104,6 +106,17 @@ class Predictor:
             return self.preprocessor.inverse_target(self._direct.predict(raw))
         x = self.preprocessor.transform(raw)
         return self.preprocessor.inverse_target(self.model.predict(x))
+
+    def predict_one(self, values: Sequence[float]) -> float:
+        """The price of one complete house, its values in schema order.
+
+        Where the model can take a plain vector (an MLP on standardised
+        features), this skips building a matrix; otherwise it is
+        `predict_matrix` of one row.
+        """
+        if self._one is not None:
+            return self.preprocessor.inverse_price(self._one(tuple(values)))
+        return float(self.predict_matrix(np.array([values], dtype=np.float64), complete=True)[0])
 
     def encode_rows(self, rows: Sequence[Mapping[str, Any]]) -> Encoded:
         return encode_rows(self.schema, rows, allow_missing=False)

@@ -39,16 +39,21 @@ ACTIVATIONS: dict[str, Callable[[FloatArray], FloatArray]] = {
 }
 
 
-Step = tuple[FloatArray, FloatArray | None, Callable[[FloatArray], FloatArray] | None]
+Activation = Callable[[FloatArray], FloatArray]
+Step = tuple[FloatArray, FloatArray | None, Activation | None]
+OneStep = tuple[FloatArray, FloatArray | None, Activation | None, FloatArray]
 
 
 class _Layers(NamedTuple):
     """The network as evaluated: (weights, bias or None, activation or None for relu in
-    place) per hidden layer, then the output weights and bias, target scaling folded in."""
+    place) per hidden layer, then the output weights and bias, target scaling folded in;
+    and for one house, the same steps with the first layer's bias as a last row of its
+    weights and a vector of zeros for relu (cheaper than a scalar operand)."""
 
     hidden: list[Step]
     w_out: FloatArray
     b_out: float | None
+    one: list[OneStep]
 
 
 @dataclass
@@ -72,14 +77,30 @@ class MLPModel:
             h = np.dot(h, w)
             if b is not None:
                 h += b
-            if act is None:
-                np.maximum(h, 0.0, out=h)
-            else:
-                h = act(h)
+            h = np.maximum(h, 0.0, out=h) if act is None else act(h)
         out: FloatArray = np.dot(h, plan.w_out)
         if plan.b_out is not None:
             out += plan.b_out
         return out
+
+    def predict_one(self, x: tuple[float, ...]) -> float:
+        """One house, as a plain vector of its inputs.
+
+        The service's commonest request: a trailing 1 carries the first
+        layer's bias, so the whole network is one product and one
+        activation per layer.
+        """
+        plan = self._plan or self._compile()
+        if not plan.one:  # no hidden layer: nothing to spare
+            return float(self.predict(np.array([x], dtype=np.float64))[0])
+        h = np.fromiter((*x, 1.0), np.float64, len(x) + 1)
+        for w, b, act, zero in plan.one:
+            h = np.dot(h, w)
+            if b is not None:
+                h += b
+            h = np.maximum(h, zero, out=h) if act is None else act(h)
+        out = float(np.dot(h, plan.w_out))
+        return out if plan.b_out is None else out + plan.b_out
 
     def fold_input(self, shift: FloatArray, scale: FloatArray) -> MLPModel:
         """The same network taking raw inputs `x` where this one takes `(x - shift) / scale`.
@@ -121,7 +142,12 @@ class MLPModel:
         b_out: float | None = bias_out
         if carried:
             w_out, b_out = np.append(w_out, bias_out), None
-        self._plan = _Layers(hidden=hidden, w_out=w_out, b_out=b_out)
+        one: list[OneStep] = [(*step, np.zeros(step[0].shape[1])) for step in hidden]
+        if one:  # the first layer's bias (never carried) becomes a last row of its weights
+            first, bias_in, how, zero = one[0]
+            if bias_in is not None:
+                one[0] = (np.vstack([first, bias_in[None, :]]), None, how, zero)
+        self._plan = _Layers(hidden=hidden, w_out=w_out, b_out=b_out, one=one)
         return self._plan
 
     @property

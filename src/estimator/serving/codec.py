@@ -85,6 +85,12 @@ class Codec:
         """Prices for validated houses, with the warnings they deserve when `warn`."""
         rows, n = houses.rows, len(houses.rows)
         values = list(map(self._take_numeric, rows))
+        if n == 1 and self._all_numeric and self._near(values[0]):
+            # The commonest request: no matrix, no floating-point guard (values within
+            # reach of the training range cannot overflow the model).
+            price = self.predictor.predict_one(values[0])
+            if math.isfinite(price):
+                return Priced(rows=rows, prices=[price], warnings=[])
         numeric = np.array(values, dtype=np.float64).reshape(n, len(self._numeric))
         if self._all_numeric:
             matrix = numeric
@@ -116,6 +122,11 @@ class Codec:
             low, high = self._low_numeric, self._high_numeric
             return any(any(map(lt, v, low)) or any(map(gt, v, high)) for v in values)
         return bool(np.count_nonzero((matrix < self._low) | (matrix > self._high)))
+
+    def _near(self, house: tuple[Any, ...]) -> bool:
+        """Whether every value of one house lies within reach of the training range."""
+        return not (any(map(lt, house, self._low_numeric))
+                    or any(map(gt, house, self._high_numeric)))
 
     def _warnings(self, matrix: FloatArray,
                   unseen: dict[tuple[int, int], str]) -> list[dict[str, Any]]:
