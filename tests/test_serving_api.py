@@ -319,3 +319,15 @@ def test_unknown_routes_and_methods_answer_in_the_same_shape(boston: httpx.Clien
     assert wrong.status_code == 405
     assert wrong.json()["error"] == "method_not_allowed"
     assert boston.post("/v1/admin/reload").status_code == 404  # off without a token
+
+
+def test_the_benchmark_baselines_are_served_only_when_asked(
+        boston: httpx.Client, session_registry: Registry, boston_mlp: VersionInfo,
+        article_request: list[dict[str, Any]]) -> None:
+    assert boston.post("/v1/baseline", json=article_request).status_code == 404
+    with running(session_registry.root, boston_mlp.ref, benchmark_routes=True) as client:
+        for path in ("/v1/baseline", "/v1/baseline/typed"):
+            answer = client.post(path, json=article_request)
+            assert (answer.status_code, answer.json()) == (200, {"ok": True})
+        assert client.post(V1, json=article_request).status_code == 200
+        assert "/v1/baseline" not in client.get("/openapi.json").json()["paths"]

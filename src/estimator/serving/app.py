@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from estimator.serving import handlers
 from estimator.serving.holder import ModelHolder
 from estimator.serving.metrics import Metrics, MetricsMiddleware
-from estimator.serving.routes import V1_PATH, V2_PATH, admin_router, api_router
+from estimator.serving.routes import V1_PATH, V2_PATH, add_api_routes, admin_router
 from estimator.serving.settings import Settings
 
 DESCRIPTION = """\
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     app.state.settings = settings
     app.state.metrics = metrics
     handlers.install(app)
-    app.include_router(api_router(holder, settings, metrics))
+    add_api_routes(app, holder, settings, metrics)
     if settings.admin_token is not None:
         app.include_router(admin_router(holder, settings))
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -53,8 +53,9 @@ class Served:
 
     @cached_property
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        """The same headers, encoded once for every answer of this version."""
-        return [(k.lower().encode(), v.encode("latin-1")) for k, v in self.headers.items()]
+        """The same headers and the JSON content type, encoded once for every answer."""
+        return [(b"content-type", b"application/json"),
+                *[(k.lower().encode(), v.encode("latin-1")) for k, v in self.headers.items()]]
 
 
 def _signature(predictor: Predictor) -> list[tuple[str, str]]:
