@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from estimator.errors import ConfigError, ModelNotFoundError, ValidationError
 from estimator.predictor import Predictor
 from estimator.registry import Registry, VersionInfo
-from estimator.schema import Feature, Schema
+from estimator.schema import Feature, Kind, Schema, Target
 from estimator.serving.codec import MAX_WARNINGS, Codec
 from estimator.serving.handlers import RequestTooLargeError
+from estimator.serving.parsing import BodyParser
+from estimator.serving.schemas import ApiTypes
 from estimator.serving.settings import Settings
 from estimator.serving.source import source_from
 
@@ -180,3 +182,21 @@ def test_schema_rows_pass_and_one_bad_field_is_named(codec_name: str, data: st.D
     with pytest.raises(ValidationError, match=rf"^row {row}, field '{feature.name}': ") as err:
         codec.answer_v1(json.dumps(rows).encode())
     assert (err.value.row, err.value.field) == (row, feature.name)
+
+
+@pytest.mark.parametrize("whole", [["rooms"], ["rooms", "garden"]])
+def test_whole_number_features_refuse_near_misses_however_many_there_are(
+        whole: list[str]) -> None:
+    kinds: dict[str, Kind] = {"area": "numeric", "rooms": "integer", "garden": "binary"}
+    schema = Schema(features=tuple(Feature(name=n, kind=k, min=0.0, max=9.0)
+                                   for n, k in kinds.items() if k == "numeric" or n in whole),
+                    target=Target(name="price"))
+    parser = BodyParser(schema, ApiTypes.build(schema, 10), 10)
+    house = {"area": 50.5, "rooms": 3.0, "garden": 1}
+    good = [{k: v for k, v in house.items() if k in schema.names}] * 2
+    assert len(parser.parse(json.dumps(good).encode(), v2=False).rows) == 2
+    for name in whole:
+        bad = [good[0], good[0] | {name: 1.0000000001}]
+        with pytest.raises(ValidationError) as refused:
+            parser.parse(json.dumps(bad).encode(), v2=False)
+        assert (refused.value.row, refused.value.field) == (1, name)

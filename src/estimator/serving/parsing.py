@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -56,6 +57,9 @@ class BodyParser:
         self._features = ", ".join(schema.names)
         self._width = len(feats)
         self._whole = [f.name for f in feats if f.kind in ("integer", "binary")]
+        # A tuple of a house's whole-number values, whatever their number.
+        self._take_whole = (itemgetter(*self._whole) if len(self._whole) > 1 else
+                            lambda row: tuple(row[n] for n in self._whole))
 
     def parse(self, body: bytes, v2: bool) -> Houses:
         """The houses of a body; raises ValidationError (or a subclass) for the first fault.
@@ -88,13 +92,16 @@ class BodyParser:
         integer and binary features take exact whole numbers (the values
         arrive as floats).
         """
-        for name in self._whole:
-            column = list(map(itemgetter(name), houses.rows))
-            if not all(map(float.is_integer, column)):
-                row = next(i for i, v in enumerate(column) if not v.is_integer())
-                raise ValidationError(self._reason(self._kinds[name], column[row]), row=row,
-                                      field=name, value=column[row])
-        return houses
+        if not self._whole:
+            return houses
+        values = list(map(self._take_whole, houses.rows))
+        if all(map(float.is_integer, chain.from_iterable(values))):
+            return houses
+        row, field, value = next((i, name, v) for i, house in enumerate(values)
+                                 for name, v in zip(self._whole, house, strict=True)
+                                 if not v.is_integer())
+        raise ValidationError(self._reason(self._kinds[field], value), row=row, field=field,
+                              value=value)
 
     def _refusal(self, error: Any, v2: bool) -> ValidationError:
         """Our error, naming the row and field, for pydantic's first complaint."""
