@@ -95,11 +95,11 @@ class MLPModel:
             return float(self.predict(np.array([x], dtype=np.float64))[0])
         h = np.fromiter((*x, 1.0), np.float64, len(x) + 1)
         for w, b, act, zero in plan.one:
-            h = np.dot(h, w)
+            h = h.dot(w)  # the method skips the function's dispatch: a fifth of a product
             if b is not None:
                 h += b
             h = np.maximum(h, zero, out=h) if act is None else act(h)
-        out = float(np.dot(h, plan.w_out))
+        out = float(h.dot(plan.w_out))
         return out if plan.b_out is None else out + plan.b_out
 
     def fold_input(self, shift: FloatArray, scale: FloatArray) -> MLPModel:
