@@ -20,9 +20,10 @@ TOKEN = "test-admin-token-0123456789"
 
 
 @contextmanager
-def running(registry: Path | None = None, model: str | None = None,
+def running(registry: Path | None = None, model: str | None = None, root_path: str = "",
             **settings: Any) -> Iterator[httpx.Client]:
-    """Serve `model` (or whatever the settings name) and yield a client bound to it."""
+    """Serve `model` (or whatever the settings name) and yield a client bound to it;
+    `root_path` is uvicorn's, for a service behind a proxy that strips a prefix."""
     options: dict[str, Any] = {"reload_interval": 0.0, **settings}
     if registry is not None:
         options["registry"] = registry
@@ -33,7 +34,8 @@ def running(registry: Path | None = None, model: str | None = None,
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           root_path=root_path))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

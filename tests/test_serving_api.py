@@ -331,3 +331,13 @@ def test_the_benchmark_baselines_are_served_only_when_asked(
             assert (answer.status_code, answer.json()) == (200, {"ok": True})
         assert client.post(V1, json=article_request).status_code == 200
         assert "/v1/baseline" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_routes_match_behind_a_proxy_prefix_and_redirect_a_trailing_slash(
+        boston: httpx.Client, session_registry: Registry, boston_mlp: VersionInfo,
+        article_request: list[dict[str, Any]]) -> None:
+    slashed = boston.post(V1 + "/", json=article_request)
+    assert (slashed.status_code, slashed.headers["location"]) == (307, str(boston.base_url) + V1)
+    with running(session_registry.root, boston_mlp.ref, root_path="/estimator") as client:
+        assert client.post(V1, json=article_request).status_code == 200
+        assert client.get("/health").json()["status"] == "ok"

@@ -14,10 +14,13 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 from estimator.registry import Registry
 from estimator.serving.handlers import RequestTooLargeError, UnauthorizedError
@@ -94,6 +97,20 @@ def _ref(served: Served | None) -> dict[str, str] | None:
     return {"name": served.name, "version": served.version} if served is not None else None
 
 
+class StaticPathRoute(APIRoute):
+    """A FastAPI route that refuses another path with one string comparison.
+
+    The router asks every route in turn whether it matches, and FastAPI's
+    own answer costs a request about as much as parsing a small body; a
+    path without parameters (under no root path) can say no at once.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if "{" not in self.path and not scope.get("root_path") and scope.get("path") != self.path:
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
                    metrics: Metrics) -> None:
     """Predictions, then health, readiness, the model's description and metrics.
@@ -108,6 +125,7 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
     """
     limit = settings.max_body_bytes
     rows_v1, rows_v2 = metrics.rows.labels(V1_PATH), metrics.rows.labels(V2_PATH)
+    app.router.route_class = StaticPathRoute
 
     if settings.benchmark_routes:
         @app.post("/v1/baseline", include_in_schema=False)
