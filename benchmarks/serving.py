@@ -201,30 +201,37 @@ def report(wrk: str, client: httpx.Client, base: str, served: dict[str, Any],
           f"worker; clients on cores {sorted(os.sched_getaffinity(0))} of {os.cpu_count()}\n")
     one = houses(served["schema"], 1)
     print(f"one house per request (wrk, 1 thread, {seconds} s runs, {rounds} rounds; in each "
-          "round every route runs once, right after the baseline's run of that round)")
+          "round every route runs right after a run of the baseline)")
     print(f"{'route':<11}{'conc':>5}{'req/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
           f"{'vs base':>9}{'cpu us/req':>12}{'vs base':>9}")
-    # Per round, the ratio of each route to the baseline run just before it; the median
-    # over rounds is reported. A burst of outside load then costs one round, not the figure.
+    # Each run of a route is paired with a baseline run just before it, and the median of
+    # the pairs' ratios is reported: a burst of outside load then costs one pair, not the
+    # figure, and slow drifts of the machine hit both sides of a pair alike.
     ratio: dict[tuple[str, int], float] = {}
     cpu_ratio: dict[tuple[str, int], float] = {}
+    body = body_for("v1", one)  # the baselines take the v1 body
     for conc in CONCURRENCY:
         runs: dict[str, list[dict[str, float]]] = {route: [] for route in ROUTES}
+        pairs: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {}
         for _ in range(rounds):
             for route, path in ROUTES.items():
-                body = body_for("v1" if "base" in route else route, one)  # same body
-                runs[route].append(run_wrk(wrk, base + path, body, conc, seconds, server))
-        base_runs = runs["baseline"]
+                if route == "baseline":
+                    continue
+                before = run_wrk(wrk, base + ROUTES["baseline"], body, conc, seconds, server)
+                mine = run_wrk(wrk, base + path, body_for("v1" if "base" in route else route,
+                                                          one), conc, seconds, server)
+                runs["baseline"].append(before)
+                runs[route].append(mine)
+                pairs.setdefault(route, []).append((mine, before))
         for route in ROUTES:
-            mine = runs[route]
-            ratio[route, conc] = statistics.median(
-                m["rps"] / b["rps"] for m, b in zip(mine, base_runs, strict=True))
-            cpu_ratio[route, conc] = statistics.median(
-                b["cpu_us"] / m["cpu_us"] for m, b in zip(mine, base_runs, strict=True))
-            typical = sorted(mine, key=lambda m: m["rps"])[len(mine) // 2]
+            paired = pairs.get(route, [(b, b) for b in runs[route]])
+            ratio[route, conc] = statistics.median(m["rps"] / b["rps"] for m, b in paired)
+            cpu_ratio[route, conc] = statistics.median(b["cpu_us"] / m["cpu_us"]
+                                                       for m, b in paired)
+            typical = sorted(runs[route], key=lambda m: m["rps"])[len(runs[route]) // 2]
             print(f"{route:<11}{conc:>5}{typical['rps']:>10.0f}{typical['p50']:>9.2f}"
                   f"{typical['p90']:>9.2f}{typical['p99']:>9.2f}{ratio[route, conc]:>9.2f}"
-                  f"{statistics.median(m['cpu_us'] for m in mine):>12.1f}"
+                  f"{statistics.median(m['cpu_us'] for m in runs[route]):>12.1f}"
                   f"{cpu_ratio[route, conc]:>9.2f}")
     print("\none request of many houses (httpx, sequential, routes interleaved)")
     print(f"{'route':<11}{'houses':>7}{'repeat':>7}{'p50 ms':>9}{'p90 ms':>9}{'vs base':>9}")
