@@ -56,17 +56,20 @@ wrk.body = [==[{body}]==]
 """
 
 
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
+def ensure_tool(command: str, package: str | None = None) -> str:
+    """The path of `command`, installed from Debian's `package` when missing (as root)."""
+    package = package or command
+    found = shutil.which(command)
     if found:
         return found
     if os.geteuid() != 0:
-        sys.exit("wrk is missing: install Debian's package `wrk` (apt-get install wrk)")
-    print("installing wrk from Debian's packages ...", file=sys.stderr)
+        sys.exit(f"{command} is missing: install Debian's package `{package}` "
+                 f"(apt-get install {package})")
+    print(f"installing {package} from Debian's packages ...", file=sys.stderr)
     subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True,
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True,
                    env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-    return shutil.which("wrk") or sys.exit("wrk could not be installed")
+    return shutil.which(command) or sys.exit(f"{command} could not be installed")
 
 
 def pin_cpus() -> bool:
@@ -167,7 +170,7 @@ def main() -> None:
                         "concurrency; medians are reported.")
     args = parser.parse_args()
 
-    wrk = ensure_wrk()
+    wrk = ensure_tool("wrk")
     registry, model = model_ref(args.registry, args.model)
     port = free_port()
     base = f"http://127.0.0.1:{port}"

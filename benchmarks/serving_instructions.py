@@ -20,25 +20,13 @@ import http.client
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from serving import ROOT, ROUTES, body_for, free_port, houses, model_ref
-
-
-def ensure_valgrind() -> None:
-    if shutil.which("valgrind") and shutil.which("callgrind_control"):
-        return
-    if os.geteuid() != 0:
-        sys.exit("valgrind is missing: install Debian's package `valgrind`")
-    print("installing valgrind from Debian's packages ...", file=sys.stderr)
-    subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "valgrind"], check=True,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+from serving import ROOT, ROUTES, body_for, ensure_tool, free_port, houses, model_ref
 
 
 def connect(port: int, timeout: float = 600.0) -> http.client.HTTPConnection:
@@ -93,7 +81,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="Counted requests per route.")
     args = parser.parse_args()
 
-    ensure_valgrind()
+    ensure_tool("valgrind")
+    ensure_tool("callgrind_control", "valgrind")
     registry, model = model_ref(args.registry, args.model)
     port = free_port()
     env = {**os.environ, "ESTIMATOR_LOG_LEVEL": "warning", "ESTIMATOR_RELOAD_INTERVAL": "0",
