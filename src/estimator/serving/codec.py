@@ -119,8 +119,7 @@ class Codec:
     def _any_far(self, values: list[tuple[Any, ...]], matrix: FloatArray) -> bool:
         """Whether any value lies far outside the training range; usually none does."""
         if len(values) <= FEW_HOUSES:  # Python's comparisons beat NumPy's per-call cost
-            low, high = self._low_numeric, self._high_numeric
-            return any(any(map(lt, v, low)) or any(map(gt, v, high)) for v in values)
+            return not all(map(self._near, values))
         return bool(np.count_nonzero((matrix < self._low) | (matrix > self._high)))
 
     def _near(self, house: tuple[Any, ...]) -> bool:
