@@ -93,17 +93,80 @@ def test_the_codec_prices_like_the_predictor(california_codec: Codec) -> None:
     assert prices == pytest.approx(predictor.predict_rows(rows).tolist(), rel=1e-6)
 
 
-def test_one_house_takes_the_short_path_and_prices_like_a_batch(boston_codec: Codec) -> None:
+def test_one_house_takes_the_shortcut_and_prices_like_a_batch(boston_codec: Codec) -> None:
     predictor = boston_codec.predictor
     example = predictor.schema.example_row()
     rows = [example | {"CRIM": x} for x in (0.01, 5.0, 80.0, 900.0)]  # the last one is far
-    alone = [json.loads(boston_codec.answer_v2(json.dumps({"instances": [row]}).encode())[0])
-             for row in rows]
+    bodies = [json.dumps({"instances": [row]}).encode() for row in rows]
+    assert [boston_codec.one_house.values(b, v2=True) is not None for b in bodies] == \
+        [True, True, True, False]
+    alone = [json.loads(boston_codec.answer_v2(body)[0]) for body in bodies]
     batch = predictor.predict_rows(rows).tolist()
     assert [a["predictions"][0]["price"] for a in alone] == pytest.approx(batch, rel=1e-9)
     assert [bool(a["warnings"]) for a in alone] == [False, False, False, True]
+    v1 = json.loads(boston_codec.answer_v1(json.dumps(rows[:1]).encode())[0])
+    assert v1 == {"inputData": rows[:1], "predictions": [{"Prediction price 0": alone[0][
+        "predictions"][0]["price"]}]}
     direct = predictor.predict_one(tuple(example[n] for n in predictor.schema.names))
     assert direct == pytest.approx(predictor.predict_rows([example])[0], rel=1e-9)
+
+
+def test_the_shortcut_declines_all_but_one_plain_house(boston_codec: Codec,
+                                                       california_codec: Codec) -> None:
+    shortcut, names = boston_codec.one_house, boston_codec.schema.names
+    example = boston_codec.schema.example_row()
+    assert shortcut.values(json.dumps([example]).encode(), v2=False) == \
+        tuple(example[n] for n in names)
+    assert shortcut.values(json.dumps({"instances": [example]}).encode(), v2=True) is not None
+    wrong_key = {("crim" if k == "CRIM" else k): v for k, v in example.items()}
+    declined_v1 = [[example, example], [example | {"CRIM": True}], [example | {"CHAS": 2}],
+                   [example | {"RAD": 2.5}], [example | {"CRIM": 1e6}], [example | {"pool": 1}],
+                   [{k: v for k, v in example.items() if k != "CRIM"}], [wrong_key],
+                   [example | {"CRIM": "0.1"}], [example | {"CRIM": None}], example, []]
+    for body in declined_v1:
+        assert shortcut.values(json.dumps(body).encode(), v2=False) is None, body
+    for odd in (math.nan, math.inf):  # JSON's NaN and Infinity extensions, which orjson refuses
+        assert shortcut.values(json.dumps([example | {"CRIM": odd}]).encode(), False) is None
+    assert shortcut.values(json.dumps([example])[:-1].encode(), v2=False) is None  # cut short
+    assert shortcut.values(json.dumps([example]).encode(), v2=True) is None
+    explained = {"instances": [example], "explain": False}
+    assert shortcut.values(json.dumps(explained).encode(), v2=True) is None
+    assert not california_codec.one_house.enabled  # a categorical column: the judged path
+
+
+ODD_VALUES = [True, False, None, "1.5", [1.0], {"v": 1}, 2.5, 0.5, -1, 2, 1e300, -1e300,
+              1.0000000001, 10**30]
+
+
+def plain_value(feature: Feature) -> st.SearchStrategy[Any]:
+    """A value the shortcut must take: the right type, within the range seen in training."""
+    if feature.kind == "binary":
+        return st.sampled_from([0, 1, 0.0, 1.0])
+    lo, hi = feature.min or 0.0, feature.max or 0.0
+    if feature.kind == "integer":
+        whole = st.integers(math.ceil(lo), math.floor(hi))
+        return whole | whole.map(float)
+    return st.floats(lo, hi)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_shortcut_takes_plain_houses_and_only_what_the_judge_accepts(
+        boston_codec: Codec, data: st.DataObject) -> None:
+    features, names = boston_codec.schema.features, boston_codec.schema.names
+    plain = data.draw(st.booleans())
+    values = {f.name: plain_value(f) if plain else
+              plain_value(f) | value_of(f) | st.sampled_from(ODD_VALUES) for f in features}
+    house = data.draw(st.fixed_dictionaries(values))
+    v2 = data.draw(st.booleans())
+    body = json.dumps({"instances": [house]} if v2 else [house]).encode()
+    taken = boston_codec.one_house.values(body, v2)
+    if plain:
+        assert taken is not None
+    if taken is not None:  # the judge must accept it too, with the same values
+        judged = boston_codec.parser.parse(body, v2).rows[0]
+        assert taken == tuple(judged[n] for n in names) == tuple(house[n] for n in names)
 
 
 def test_colons_inside_strings_do_not_hide_or_invent_unknown_keys(

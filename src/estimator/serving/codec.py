@@ -3,9 +3,12 @@
 The body is validated in one call (see `parsing`); the raw matrix is built
 from one `itemgetter` pass over the houses and predicted in one vectorised
 call, values far outside the training range are flagged, and the answer is
-serialised once with orjson. Nothing here imports pandas or PyTorch. A
-single house is dominated by per-call overheads, so the path counts its
-NumPy calls: `benchmarks/serving.py` holds it to 80 % of a route that only
+serialised once with orjson. Nothing here imports pandas or PyTorch.
+
+A single house is dominated by per-call overheads, so the commonest body,
+one plain house, takes a shortcut (see `shortcut`): no pydantic, no
+matrix, a vector through the network and an answer written from a
+template. `benchmarks/serving.py` holds it to 80 % of a route that only
 parses the body.
 """
 
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from binascii import hexlify
 from dataclasses import dataclass
 from operator import gt, itemgetter, lt
 from typing import Any
@@ -27,6 +30,7 @@ from estimator.predictor import Predictor
 from estimator.schema import Feature
 from estimator.serving.parsing import BodyParser, Houses
 from estimator.serving.schemas import ApiTypes
+from estimator.serving.shortcut import OneHouse, taker
 
 MAX_WARNINGS = 100
 FEW_HOUSES = 4
@@ -63,10 +67,7 @@ class Codec:
         self.parser = BodyParser(self.schema, self.types, max_batch)
         feats = self.schema.features
         self._numeric = [j for j, f in enumerate(feats) if f.kind != "categorical"]
-        names = [feats[j].name for j in self._numeric]
-        # A tuple of the numeric values of a house, whatever their number.
-        self._take_numeric: Callable[[dict[str, Any]], tuple[Any, ...]] = \
-            itemgetter(*names) if len(names) > 1 else lambda row: tuple(row[n] for n in names)
+        self._take_numeric = taker([feats[j].name for j in self._numeric])
         self._all_numeric = self._numeric == list(range(len(feats)))
         self._categorical = [(j, f.name, {c: float(i) for i, c in enumerate(f.categories)})
                              for j, f in enumerate(feats) if f.kind == "categorical"]
@@ -74,10 +75,12 @@ class Codec:
         self._low, self._high = bounds[:, 0], bounds[:, 1]
         self._low_numeric = tuple(self._low[self._numeric].tolist())
         self._high_numeric = tuple(self._high[self._numeric].tolist())
+        self.one_house = OneHouse(self.schema, self._low.tolist(), self._high.tolist())
         self._centre = np.array([f.mean if f.mean is not None else np.nan for f in feats])
         self._spread = np.array([f.std if f.std else np.nan for f in feats])
         self._keys = [f"Prediction price {i}" for i in range(max_batch)]
         self._model = {"name": predictor.name, "version": predictor.version}
+        self._v2_one = b'{"model":%s,"predictions":[{"id":"' % orjson.dumps(self._model)
 
     # -- encoding and predicting -----------------------------------------------------------
 
@@ -85,12 +88,6 @@ class Codec:
         """Prices for validated houses, with the warnings they deserve when `warn`."""
         rows, n = houses.rows, len(houses.rows)
         values = list(map(self._take_numeric, rows))
-        if n == 1 and self._all_numeric and self._near(values[0]):
-            # The commonest request: no matrix, no floating-point guard (values within
-            # reach of the training range cannot overflow the model).
-            price = self.predictor.predict_one(values[0])
-            if math.isfinite(price):
-                return Priced(rows=rows, prices=[price], warnings=[])
         numeric = np.array(values, dtype=np.float64).reshape(n, len(self._numeric))
         if self._all_numeric:
             matrix = numeric
@@ -168,31 +165,51 @@ class Codec:
 
     # -- answers ---------------------------------------------------------------------------
 
+    def quick_price(self, body: bytes, v2: bool) -> float | None:
+        """The price of a body that is one plain house (see `shortcut`), or None.
+
+        Values near the training range cannot overflow the model, so no
+        floating-point guard is needed; a price that is not finite all the
+        same is left to the judged path, which refuses it.
+        """
+        values = self.one_house.values(body, v2)
+        if values is None:
+            return None
+        price = self.predictor.predict_one(values)
+        return price if math.isfinite(price) else None
+
     def answer_v1(self, body: bytes) -> tuple[bytes, int]:
         """The article's answer: the houses as sent and one `Prediction price i` each.
 
-        The houses are echoed as the very bytes received, which pydantic has just
+        The houses are echoed as the very bytes received, which have just been
         validated as JSON, rather than serialised a second time.
         """
-        priced = self.price(self.parser.parse(body, v2=False), warn=False)
-        predictions = [{k: p} for k, p in zip(self._keys, priced.prices, strict=False)]
+        price = self.quick_price(body, v2=False)
+        if price is not None:
+            return b"".join((b'{"inputData":', body.strip(), b',"predictions":[{"'
+                             b'Prediction price 0":', orjson.dumps(price), b"}]}")), 1
+        prices = self.price(self.parser.parse(body, v2=False), warn=False).prices
+        predictions = [{k: p} for k, p in zip(self._keys, prices, strict=False)]
         return b"".join((b'{"inputData":', body.strip(), b',"predictions":',
-                         orjson.dumps(predictions), b"}")), len(priced.rows)
+                         orjson.dumps(predictions), b"}")), len(prices)
 
     def answer_v2(self, body: bytes) -> tuple[bytes, int]:
         """Model name and version, an id and a price per house, and warnings."""
+        price = self.quick_price(body, v2=True)
+        if price is not None:
+            return b"".join((self._v2_one, hexlify(os.urandom(16)), b'","price":',
+                             orjson.dumps(price), b'}],"warnings":[]}')), 1
         houses = self.parser.parse(body, v2=True)
         priced = self.price(houses)
-        rows, explain = priced.rows, houses.explain
-        hexed = os.urandom(16 * len(rows)).hex()
-        predictions = [{"id": hexed[32 * i: 32 * i + 32], "price": p}
-                       for i, p in enumerate(priced.prices)]
         warnings = priced.warnings
-        if explain:
+        if houses.explain:
             warnings = [{"row": None, "field": "explain", "message": (
                 "contributions are not available yet; explain was ignored")}, *warnings]
+        hexed = os.urandom(16 * len(priced.prices)).hex()
+        predictions = [{"id": hexed[32 * i: 32 * i + 32], "price": p}
+                       for i, p in enumerate(priced.prices)]
         return orjson.dumps({"model": self._model, "predictions": predictions,
-                             "warnings": warnings}), len(rows)
+                             "warnings": warnings}), len(priced.prices)
 
 
 def _num(value: float | None) -> str:
