@@ -124,7 +124,8 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
     routes skip.
     """
     limit = settings.max_body_bytes
-    rows_v1, rows_v2 = metrics.rows.labels(V1_PATH), metrics.rows.labels(V2_PATH)
+    rows = metrics.rows
+    rows.update({V1_PATH: 0, V2_PATH: 0})  # both series exist from the start
     app.router.route_class = StaticPathRoute
 
     if settings.benchmark_routes:
@@ -139,8 +140,8 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
     async def predict_v1(request: Request) -> Response:
         """Send a JSON list of houses; get them back with one `Prediction price i` each."""
         served = holder.require()
-        content, rows = served.codec.answer_v1(await read_body(request, limit))
-        rows_v1.inc(rows)
+        content, n = served.codec.answer_v1(await read_body(request, limit))
+        rows[V1_PATH] += n
         return _Answer(content, served)
 
     @app.post(V2_PATH, tags=["predict"], summary="Estimate prices, with ids and warnings",
@@ -149,8 +150,8 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         """Send `{"instances": [...]}`; get the model's name and version, an id and a price per
         house, and warnings for values far outside the training range or unseen categories."""
         served = holder.require()
-        content, rows = served.codec.answer_v2(await read_body(request, limit))
-        rows_v2.inc(rows)
+        content, n = served.codec.answer_v2(await read_body(request, limit))
+        rows[V2_PATH] += n
         return _Answer(content, served)
 
     if settings.benchmark_routes:
