@@ -26,9 +26,9 @@ BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 class RowsPredicted(Collector):
     """Houses priced per route, kept as plain integers and read at each scrape.
 
-    A prometheus `Counter` takes a lock on every increment, which costs a
-    one-house request more than its far-value check; the routes that add
-    rows run on the event loop's one thread, so an integer suffices.
+    A prometheus `Counter` takes a lock on every increment, about 1 % of a
+    one-house request; the routes that add rows run on the event loop's one
+    thread, so an integer suffices.
     """
 
     def __init__(self) -> None:
