@@ -38,9 +38,8 @@ FEW_HOUSES = 4
 
 @dataclass
 class Priced:
-    """The houses of one request, their prices and what deserves a warning."""
+    """The prices of one request's houses and what deserves a warning."""
 
-    rows: list[dict[str, Any]]
     prices: list[float]
     warnings: list[dict[str, Any]]
 
@@ -109,7 +108,7 @@ class Codec:
         prices: list[float] = predicted.tolist()
         if not math.isfinite(sum(prices)):  # one NaN or infinity makes the sum so
             self._refuse_unpriceable(matrix, predicted)
-        return Priced(rows=rows, prices=prices,
+        return Priced(prices=prices,
                       warnings=self._warnings(matrix, unseen) if warn and (far or unseen)
                       else [])
 
