@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from itertools import chain
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from estimator.errors import ValidationError
 from estimator.schema import Schema
 from estimator.serving.handlers import InvalidJSONError, RequestTooLargeError
 from estimator.serving.schemas import ApiTypes
+from estimator.serving.shortcut import taker
 
 
 @dataclass
@@ -57,9 +57,7 @@ class BodyParser:
         self._features = ", ".join(schema.names)
         self._width = len(feats)
         self._whole = [f.name for f in feats if f.kind in ("integer", "binary")]
-        # A tuple of a house's whole-number values, whatever their number.
-        self._take_whole = (itemgetter(*self._whole) if len(self._whole) > 1 else
-                            lambda row: tuple(row[n] for n in self._whole))
+        self._take_whole = taker(self._whole)
 
     def parse(self, body: bytes, v2: bool) -> Houses:
         """The houses of a body; raises ValidationError (or a subclass) for the first fault.
