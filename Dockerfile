@@ -15,26 +15,30 @@ FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
-# binutils for `strip` only: this stage is thrown away, the runtime image never holds it.
+# binutils for `strip`, and a C compiler for the MLP's compiled forward pass (with Python's
+# headers where the base lacks them): this stage is thrown away, the runtime never holds them.
 # hadolint ignore=DL3008
-RUN apt-get update -qq \
-    && apt-get install -y -qq --no-install-recommends binutils >/dev/null \
+RUN headers="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" \
+    && apt-get update -qq \
+    && apt-get install -y -qq --no-install-recommends binutils gcc libc6-dev >/dev/null \
+    && { [ -f "$headers" ] || apt-get install -y -qq --no-install-recommends python3-dev >/dev/null; } \
     && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/estimator
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 # pip, setuptools, the libraries' own test suites and the symbol tables of their compiled
 # extensions (uvloop, XGBoost, NumPy, SQLAlchemy: 28 MB) are of no use to a server; the
 # libraries auditwheel vendored into *.libs/ are left alone (patchelf'd, strip breaks them).
-# is compiled only for the modules the server imports: a fraction of the size of compiling
+# Bytecode is compiled only for the modules the server imports: a fraction of the size of compiling
 # all. The migration command (`estimator db upgrade`) is checked without writing bytecode.
 RUN /opt/estimator/bin/pip install --no-compile ".[serve]" \
     && /opt/estimator/bin/pip uninstall --yes pip setuptools \
     && find /opt/estimator -depth -type d -name tests -exec rm -rf {} + \
     && find /opt/estimator -type f -name "*.so*" -not -path "*.libs/*" \
        -exec strip --strip-unneeded {} + \
-    && /opt/estimator/bin/python -c "import estimator.cli, estimator.serving.app, uvicorn.main" \
+    && /opt/estimator/bin/python -c "import estimator.cli, estimator.serving.app, uvicorn.main, \
+estimator.models._forward" \
     && /opt/estimator/bin/python -B -c "import estimator.monitoring, psycopg, xgboost; \
 assert psycopg.pq.__impl__ == 'binary', psycopg.pq.__impl__"
 

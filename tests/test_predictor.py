@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from estimator.errors import ModelLoadError, ValidationError
-from estimator.models.mlp import ACTIVATIONS, MLPModel
+from estimator.models.mlp import ACTIVATIONS, MAX_PACKED_WIDTH, MLPModel
 from estimator.predictor import Predictor, load_predictor
 from estimator.registry import VersionInfo
 from tests.conftest import price_with_training_stack_blocked
@@ -97,7 +97,8 @@ def _layer_by_layer(model: MLPModel, x: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("activations", [["relu", "relu", "relu"], ["tanh", "relu", "gelu"],
-                                         ["elu", "sigmoid"], ["selu"], []])
+                                         ["elu", "sigmoid"], ["selu"], ["leaky_relu", "linear"],
+                                         []])
 def test_the_compiled_network_and_its_folded_input_compute_the_definition(
         activations: list[str]) -> None:
     rng = np.random.default_rng(len(activations))
@@ -113,6 +114,55 @@ def test_the_compiled_network_and_its_folded_input_compute_the_definition(
     shift, scale = rng.normal(size=13), rng.uniform(0.01, 100.0, size=13)
     np.testing.assert_allclose(model.fold_input(shift, scale).predict(x),
                                _layer_by_layer(model, (x - shift) / scale), rtol=1e-9)
+
+
+def _network(rng: np.random.Generator, sizes: list[int]) -> MLPModel:
+    return MLPModel(weights=[rng.normal(size=(a, b)) for a, b in pairwise(sizes)],
+                    biases=[rng.normal(size=b) for b in sizes[1:]],
+                    activations=["relu"] * (len(sizes) - 2), y_mean=3.0, y_scale=2.0)
+
+
+def test_one_house_goes_through_the_compiled_pass_where_a_compiler_is() -> None:
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler here: the package was installed without its compiled pass")
+    from estimator.models import _forward
+
+    model = _network(np.random.default_rng(0), [13, 64, 64, 32, 1])
+    assert model._compile().packed is not None
+    x = tuple(np.random.default_rng(1).normal(size=13).tolist())
+    assert _forward.forward(model._compile().packed, x) == \
+        pytest.approx(model.predict(np.array([x]))[0], rel=1e-12)
+
+
+def test_a_network_too_wide_to_pack_prices_one_house_through_numpy() -> None:
+    rng = np.random.default_rng(2)
+    model = _network(rng, [13, MAX_PACKED_WIDTH + 1, 1])
+    assert model._compile().packed is None
+    x = rng.normal(size=(1, 13))
+    assert model.predict_one(tuple(x[0].tolist())) == pytest.approx(
+        _layer_by_layer(model, x)[0], rel=1e-10)
+
+
+def test_the_compiled_pass_refuses_what_it_cannot_price() -> None:
+    compiled = pytest.importorskip("estimator.models._forward", reason="built without a C "
+                                   "compiler")
+    forward, pack = compiled.forward, compiled.pack
+    rng = np.random.default_rng(3)
+    w = [rng.normal(size=(3, 4)), rng.normal(size=(4, 1))]
+    b = [rng.normal(size=4), rng.normal(size=1)]
+    with pytest.raises(ValueError, match="do not chain to one output"):
+        pack([w[0], rng.normal(size=(5, 1))], b, [0])
+    with pytest.raises(ValueError, match="must be C-contiguous float64 with 4 values"):
+        pack(w, [rng.normal(size=3), b[1]], [0])
+    with pytest.raises(ValueError, match="unknown activation code 99"):
+        pack(w, b, [99])
+    net = pack(w, b, [0])
+    with pytest.raises(TypeError, match="a tuple of 3 values"):
+        forward(net, (1.0, 2.0))
+    with pytest.raises(TypeError, match=r"must be (a )?real number, not str"):
+        forward(net, (1.0, "2.0", 3.0))
+    assert forward(net, (1, 2.0, True)) == pytest.approx(
+        (np.maximum(np.array([1.0, 2.0, 1.0]) @ w[0] + b[0], 0) @ w[1] + b[1])[0], rel=1e-12)
 
 
 def test_complete_rows_take_the_folded_path_and_agree_with_the_transform(
