@@ -15,8 +15,9 @@ FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
-# binutils for `strip`, and a C compiler for the MLP's compiled forward pass (with Python's
-# headers where the base lacks them): this stage is thrown away, the runtime never holds them.
+# binutils for `strip`, and a C compiler for the compiled steps of a one-house request
+# (`_speedups.c`; with Python's headers where the base lacks them): this stage is thrown
+# away, the runtime never holds them.
 # hadolint ignore=DL3008
 RUN headers="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" \
     && apt-get update -qq \
@@ -38,7 +39,7 @@ RUN /opt/estimator/bin/pip install --no-compile ".[serve]" \
     && find /opt/estimator -type f -name "*.so*" -not -path "*.libs/*" \
        -exec strip --strip-unneeded {} + \
     && /opt/estimator/bin/python -c "import estimator.cli, estimator.serving.app, uvicorn.main, \
-estimator.models._forward" \
+estimator._speedups" \
     && /opt/estimator/bin/python -B -c "import estimator.monitoring, psycopg, xgboost; \
 assert psycopg.pq.__impl__ == 'binary', psycopg.pq.__impl__"
 

@@ -1,10 +1,10 @@
-"""The one thing pyproject.toml cannot say: the compiled forward pass of the MLP.
+"""The one thing pyproject.toml cannot say: the compiled steps of a one-house request.
 
-It is optional: where no C compiler is found the package installs without
-it and a one-house prediction goes through NumPy instead, slower but the same.
+They are optional: where no C compiler is found the package installs without
+them, and NumPy and Python do the same work, slower (see `_speedups.c`).
 """
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("estimator.models._forward", ["src/estimator/models/_forward.c"],
+setup(ext_modules=[Extension("estimator._speedups", ["src/estimator/_speedups.c"],
                              optional=True)])

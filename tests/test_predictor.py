@@ -125,12 +125,12 @@ def _network(rng: np.random.Generator, sizes: list[int]) -> MLPModel:
 def test_one_house_goes_through_the_compiled_pass_where_a_compiler_is() -> None:
     if shutil.which("cc") is None:
         pytest.skip("no C compiler here: the package was installed without its compiled pass")
-    from estimator.models import _forward
+    from estimator import _speedups
 
     model = _network(np.random.default_rng(0), [13, 64, 64, 32, 1])
     assert model._compile().packed is not None
     x = tuple(np.random.default_rng(1).normal(size=13).tolist())
-    assert _forward.forward(model._compile().packed, x) == \
+    assert _speedups.forward(model._compile().packed, x) == \
         pytest.approx(model.predict(np.array([x]))[0], rel=1e-12)
 
 
@@ -144,7 +144,7 @@ def test_a_network_too_wide_to_pack_prices_one_house_through_numpy() -> None:
 
 
 def test_the_compiled_pass_refuses_what_it_cannot_price() -> None:
-    compiled = pytest.importorskip("estimator.models._forward", reason="built without a C "
+    compiled = pytest.importorskip("estimator._speedups", reason="built without a C "
                                    "compiler")
     forward, pack = compiled.forward, compiled.pack
     rng = np.random.default_rng(3)

@@ -20,6 +20,7 @@ from estimator.serving.handlers import RequestTooLargeError
 from estimator.serving.parsing import BodyParser
 from estimator.serving.schemas import ApiTypes
 from estimator.serving.settings import Settings
+from estimator.serving.shortcut import OneHouse, plain
 from estimator.serving.source import source_from
 
 # -- settings and the model source ---------------------------------------------------------------
@@ -84,6 +85,16 @@ def california_codec(california_gbm: VersionInfo) -> Codec:
     return Codec(Predictor.load(california_gbm.path), max_batch=100)
 
 
+@pytest.fixture(scope="module", params=["compiled", "python"])
+def shortcut(request: pytest.FixtureRequest, boston_codec: Codec) -> OneHouse:
+    """The codec's shortcut, with its compiled checks and with their Python twin."""
+    compiled = request.param == "compiled"
+    if compiled and plain is None:
+        pytest.skip("installed without a C compiler: only the Python checks exist")
+    return OneHouse(boston_codec.schema, boston_codec._low.tolist(), boston_codec._high.tolist(),
+                    compiled=compiled)
+
+
 def test_the_codec_prices_like_the_predictor(california_codec: Codec) -> None:
     predictor = california_codec.predictor
     rows = [predictor.schema.example_row() | {"median_income": x} for x in (1.5, 3.0, 8.0)]
@@ -111,9 +122,9 @@ def test_one_house_takes_the_shortcut_and_prices_like_a_batch(boston_codec: Code
     assert direct == pytest.approx(predictor.predict_rows([example])[0], rel=1e-9)
 
 
-def test_the_shortcut_declines_all_but_one_plain_house(boston_codec: Codec,
+def test_the_shortcut_declines_all_but_one_plain_house(boston_codec: Codec, shortcut: OneHouse,
                                                        california_codec: Codec) -> None:
-    shortcut, names = boston_codec.one_house, boston_codec.schema.names
+    names = boston_codec.schema.names
     example = boston_codec.schema.example_row()
     assert shortcut.values(json.dumps([example]).encode(), v2=False) == \
         tuple(example[n] for n in names)
@@ -153,20 +164,21 @@ def plain_value(feature: Feature) -> st.SearchStrategy[Any]:
     HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_the_shortcut_takes_plain_houses_and_only_what_the_judge_accepts(
-        boston_codec: Codec, data: st.DataObject) -> None:
+        boston_codec: Codec, shortcut: OneHouse, data: st.DataObject) -> None:
     features, names = boston_codec.schema.features, boston_codec.schema.names
-    plain = data.draw(st.booleans())
-    values = {f.name: plain_value(f) if plain else
+    is_plain = data.draw(st.booleans())
+    values = {f.name: plain_value(f) if is_plain else
               plain_value(f) | value_of(f) | st.sampled_from(ODD_VALUES) for f in features}
     house = data.draw(st.fixed_dictionaries(values))
     v2 = data.draw(st.booleans())
     body = json.dumps({"instances": [house]} if v2 else [house]).encode()
-    taken = boston_codec.one_house.values(body, v2)
-    if plain:
+    taken = shortcut.values(body, v2)
+    if is_plain:
         assert taken is not None
-    if taken is not None:  # the judge must accept it too, with the same values
-        judged = boston_codec.parser.parse(body, v2).rows[0]
-        assert taken == tuple(judged[n] for n in names) == tuple(house[n] for n in names)
+    if taken is not None:  # the judge must accept it too, with the same values and no warning
+        judged = boston_codec.parser.parse(body, v2)
+        assert taken == tuple(judged.rows[0][n] for n in names) == tuple(house[n] for n in names)
+        assert boston_codec.price(judged).warnings == []
 
 
 def test_colons_inside_strings_do_not_hide_or_invent_unknown_keys(

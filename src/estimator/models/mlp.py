@@ -4,7 +4,7 @@ Training happens in PyTorch (`mlp_training`), but what is kept and served
 is this: the weights as float32 arrays in an .npz and the architecture in
 JSON, so that a prediction is a few matrix products with no PyTorch. One
 house, the service's commonest request, goes through the compiled forward
-pass (`_forward.c`) where the package was built with a C compiler.
+pass (`_speedups.c`) where the package was built with a C compiler.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from estimator.models.base import FloatArray
 
 try:
-    from estimator.models._forward import forward, pack
+    from estimator._speedups import forward, pack
 except ImportError:  # pragma: no cover - installed without a C compiler: NumPy does it all
     forward = pack = None  # type: ignore[assignment]
 

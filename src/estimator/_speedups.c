@@ -1,18 +1,23 @@
-/* One house through a feed-forward network, in one call from Python.
+/* Two steps of a one-house request that Python makes slow, compiled.
  *
- * NumPy prices a batch well, but one house through a 64-64-32 network is
- * eight NumPy calls, and on a server each call costs microseconds of
- * dispatch whose code has to come back into cache on every request: the
- * network is most of a one-house request's time. Here the same arithmetic
- * (a product and an activation per layer) runs in one call.
+ * On a busy server each call into NumPy costs microseconds of dispatch
+ * whose code has to come back into cache on every request, and a loop of
+ * Python comparisons over a house's values costs a few more. For the
+ * service's commonest request, one house, these were most of its time.
  *
  *   net = pack(weights, biases, activations)   # once per loaded version
  *   price = forward(net, values)                # a tuple of numbers, in input order
  *
- * `weights[k]` is C-contiguous float64 of shape (inputs, outputs) (anything
- * with the buffer protocol), `biases[k]` float64 of shape (outputs,), and
- * `activations[k]` an activation code (see ACTIVATIONS in mlp.py) for
- * every layer but the last, which is linear and has one output.
+ *   limits = bounds(low, high, whole)           # once per loaded version
+ *   plain(values, limits)                       # every value an int or float (not a bool),
+ *                                               # within [low, high], whole where marked
+ *
+ * For `pack`, `weights[k]` is C-contiguous float64 of shape (inputs,
+ * outputs) (anything with the buffer protocol), `biases[k]` float64 of
+ * shape (outputs,), and `activations[k]` an activation code (the order of
+ * ACTIVATIONS in models/mlp.py) for every layer but the last, which is
+ * linear and has one output. Without a C compiler the package installs
+ * without this module, and NumPy and Python do the same work, slower.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -21,7 +26,8 @@
 #include <string.h>
 
 #define MAX_WIDTH 1024 /* wider layers are left to NumPy */
-#define CAPSULE "estimator.models._forward.Net"
+#define NET "estimator._speedups.Net"
+#define LIMITS "estimator._speedups.Limits"
 
 enum { RELU, TANH, SIGMOID, ELU, SELU, GELU, LEAKY_RELU, LINEAR, N_ACTIVATIONS };
 
@@ -56,13 +62,16 @@ static void layer(const double *restrict in, const double *restrict w,
     }
 }
 
-static void net_free(PyObject *capsule) {
-    Net *net = PyCapsule_GetPointer(capsule, CAPSULE);
-    if (net == NULL) return;
+static void net_release(Net *net) {
     free(net->widths);
     free(net->activations);
     free(net->params);
     free(net);
+}
+
+static void net_free(PyObject *capsule) {
+    Net *net = PyCapsule_GetPointer(capsule, NET);
+    if (net != NULL) net_release(net);
 }
 
 /* Copies a float64 buffer of `count` values to `out`; 0 on success. */
@@ -137,14 +146,10 @@ static PyObject *pack(PyObject *self, PyObject *args) {
         if (copy_doubles(PyList_GET_ITEM(biases, k), cols, p, "a bias vector") < 0) goto fail;
         p += cols;
     }
-    capsule = PyCapsule_New(net, CAPSULE, net_free);
-    if (capsule == NULL) goto fail;
-    return capsule;
+    capsule = PyCapsule_New(net, NET, net_free);
+    if (capsule != NULL) return capsule;
 fail:
-    free(net->widths);
-    free(net->activations);
-    free(net->params);
-    free(net);
+    net_release(net);
     return NULL;
 }
 
@@ -154,7 +159,7 @@ static PyObject *forward(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         PyErr_SetString(PyExc_TypeError, "forward takes a packed network and a tuple of values");
         return NULL;
     }
-    Net *net = PyCapsule_GetPointer(args[0], CAPSULE);
+    Net *net = PyCapsule_GetPointer(args[0], NET);
     if (net == NULL) return NULL;
     PyObject *values = args[1];
     if (!PyTuple_Check(values) || PyTuple_GET_SIZE(values) != net->widths[0]) {
@@ -183,16 +188,107 @@ static PyObject *forward(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     return PyFloat_FromDouble(in[0]);
 }
 
+typedef struct {
+    Py_ssize_t width;
+    double *low, *high; /* width entries each */
+    char *whole;        /* width flags: the value must be a whole number */
+} Limits;
+
+static void limits_release(Limits *limits) {
+    free(limits->low);
+    free(limits->high);
+    free(limits->whole);
+    free(limits);
+}
+
+static void limits_free(PyObject *capsule) {
+    Limits *limits = PyCapsule_GetPointer(capsule, LIMITS);
+    if (limits != NULL) limits_release(limits);
+}
+
+static PyObject *bounds(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *low, *high, *whole;
+    if (!PyArg_ParseTuple(args, "O!O!O!:bounds", &PyTuple_Type, &low, &PyTuple_Type, &high,
+                          &PyTuple_Type, &whole))
+        return NULL;
+    Py_ssize_t width = PyTuple_GET_SIZE(low);
+    if (PyTuple_GET_SIZE(high) != width || PyTuple_GET_SIZE(whole) != width) {
+        PyErr_SetString(PyExc_ValueError, "bounds takes as many highs and whole-number flags "
+                                          "as lows");
+        return NULL;
+    }
+    Limits *limits = calloc(1, sizeof(Limits));
+    if (limits == NULL) return PyErr_NoMemory();
+    limits->width = width;
+    limits->low = malloc((width + 1) * sizeof(double));
+    limits->high = malloc((width + 1) * sizeof(double));
+    limits->whole = malloc(width + 1);
+    PyObject *capsule = NULL;
+    if (limits->low == NULL || limits->high == NULL || limits->whole == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < width; i++) {
+        limits->low[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(low, i));
+        limits->high[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(high, i));
+        int flag = PyObject_IsTrue(PyTuple_GET_ITEM(whole, i));
+        if (PyErr_Occurred() || flag < 0) goto fail;
+        limits->whole[i] = (char)flag;
+    }
+    capsule = PyCapsule_New(limits, LIMITS, limits_free);
+    if (capsule != NULL) return capsule;
+fail:
+    limits_release(limits);
+    return NULL;
+}
+
+/* Whether every value is an int or a float (a bool is not), finite, within its bounds, and
+ * whole where it must be: the values the service's strict request type would take as they
+ * are, and near enough the training range to need no warning. */
+static PyObject *plain(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "plain takes a tuple of values and bounds");
+        return NULL;
+    }
+    PyObject *values = args[0];
+    Limits *limits = PyCapsule_GetPointer(args[1], LIMITS);
+    if (limits == NULL) return NULL;
+    if (!PyTuple_Check(values) || PyTuple_GET_SIZE(values) != limits->width) Py_RETURN_FALSE;
+    for (Py_ssize_t i = 0; i < limits->width; i++) {
+        PyObject *item = PyTuple_GET_ITEM(values, i);
+        double x;
+        if (PyFloat_CheckExact(item)) {
+            x = PyFloat_AS_DOUBLE(item);
+        } else if (PyLong_CheckExact(item)) {
+            x = PyLong_AsDouble(item);
+            if (x == -1.0 && PyErr_Occurred()) { /* beyond a float's range: not plain */
+                PyErr_Clear();
+                Py_RETURN_FALSE;
+            }
+        } else {
+            Py_RETURN_FALSE;
+        }
+        if (!(limits->low[i] <= x && x <= limits->high[i])) Py_RETURN_FALSE; /* NaN too */
+        if (limits->whole[i] && x != floor(x)) Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"pack", pack, METH_VARARGS, "A network's layers, copied into one block for `forward`."},
     {"forward", (PyCFunction)(void (*)(void))forward, METH_FASTCALL,
      "The output of a packed network for one tuple of input values."},
+    {"bounds", bounds, METH_VARARGS, "Per-value bounds and whole-number flags for `plain`."},
+    {"plain", (PyCFunction)(void (*)(void))plain, METH_FASTCALL,
+     "Whether every value is a number within its bounds, whole where it must be."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_forward", "One house through a feed-forward network.", -1,
+    PyModuleDef_HEAD_INIT, "_speedups", "Compiled steps of a one-house request.", -1,
     methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__forward(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }

@@ -1,6 +1,0 @@
-"""The compiled forward pass (`_forward.c`): one house through a feed-forward network."""
-
-from typing import Any
-
-def pack(weights: list[Any], biases: list[Any], activations: list[int]) -> object: ...
-def forward(net: object, values: tuple[float, ...]) -> float: ...
