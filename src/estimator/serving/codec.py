@@ -7,9 +7,10 @@ serialised once with orjson. Nothing here imports pandas or PyTorch.
 
 A single house is dominated by per-call overheads, so the commonest body,
 one plain house, takes a shortcut (see `shortcut`): no pydantic, no
-matrix, a vector through the network and an answer written from a
-template. `benchmarks/serving.py` holds it to 80 % of a route that only
-parses the body.
+matrix, its values checked and priced in compiled calls where the package
+has them (`_speedups`), and an answer written from a template.
+`benchmarks/serving.py` holds it to 80 % of a route that only parses the
+body.
 """
 
 from __future__ import annotations
