@@ -20,7 +20,7 @@ from estimator.serving.handlers import RequestTooLargeError
 from estimator.serving.parsing import BodyParser
 from estimator.serving.schemas import ApiTypes
 from estimator.serving.settings import Settings
-from estimator.serving.shortcut import OneHouse, plain
+from estimator.serving.shortcut import OneHouse, bounds, plain
 from estimator.serving.source import source_from
 
 # -- settings and the model source ---------------------------------------------------------------
@@ -143,6 +143,17 @@ def test_the_shortcut_declines_all_but_one_plain_house(boston_codec: Codec, shor
     explained = {"instances": [example], "explain": False}
     assert shortcut.values(json.dumps(explained).encode(), v2=True) is None
     assert not california_codec.one_house.enabled  # a categorical column: the judged path
+
+
+def test_the_compiled_checks_refuse_what_no_float_can_hold() -> None:
+    if plain is None:
+        pytest.skip("installed without a C compiler: only the Python checks exist")
+    limits = bounds((0.0, 1.0), (2.0, 3.0), (False, True))
+    assert plain((1.5, 2), limits) and plain((0, 3.0), limits)
+    refused = [(1.5, 2.5), (True, 2), (1.5, 10**400), (math.nan, 2), (1.5,), [1.5, 2]]
+    assert not any(plain(values, limits) for values in refused)
+    with pytest.raises(TypeError, match=r"must be (a )?real number, not str"):
+        bounds((0.0, "1"), (2.0, 3.0), (False, True))
 
 
 ODD_VALUES = [True, False, None, "1.5", [1.0], {"v": 1}, 2.5, 0.5, -1, 2, 1e300, -1e300,

@@ -231,9 +231,11 @@ static PyObject *bounds(PyObject *self, PyObject *args) {
     }
     for (Py_ssize_t i = 0; i < width; i++) {
         limits->low[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(low, i));
+        if (limits->low[i] == -1.0 && PyErr_Occurred()) goto fail;
         limits->high[i] = PyFloat_AsDouble(PyTuple_GET_ITEM(high, i));
+        if (limits->high[i] == -1.0 && PyErr_Occurred()) goto fail;
         int flag = PyObject_IsTrue(PyTuple_GET_ITEM(whole, i));
-        if (PyErr_Occurred() || flag < 0) goto fail;
+        if (flag < 0) goto fail;
         limits->whole[i] = (char)flag;
     }
     capsule = PyCapsule_New(limits, LIMITS, limits_free);
