@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
 from typing import Any
 
 from fastapi import FastAPI
@@ -65,6 +66,10 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     """The FastAPI app serving the model the settings name (or the holder already holds)."""
     settings = settings or Settings()
     _configure_logging(settings.log_level)
+    if find_spec("estimator._speedups") is None:
+        logging.getLogger("estimator.serving").warning(
+            "the package was installed without a C compiler: one-house requests go through "
+            "NumPy and Python instead of its compiled steps, several times slower")
     holder = holder or ModelHolder(settings)
     metrics = Metrics()
     holder.listeners.append(metrics.served)
