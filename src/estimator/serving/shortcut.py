@@ -42,6 +42,8 @@ class OneHouse:
 
     `low` and `high` bound each feature's values (the far-value bounds of
     the codec); binary features are held to 0 and 1 whatever they say.
+    With `compiled=False` the Python checks run even where the compiled ones
+    exist, so that tests hold both to the same behaviour.
     """
 
     def __init__(self, schema: Schema, low: Sequence[float], high: Sequence[float],
