@@ -2,7 +2,7 @@
 
 The protocol: RepeatedKFold, 5 splits x 3 repeats, random_state 0, on the
 whole data set; every fold fits its own preprocessing and model
-(`estimator.training.cross_validate`). Rows of the table:
+(`estimator.evaluation.cross_validate`). Rows of the table:
 
   baseline   the article's final config (64-64-32, 17 epochs, batch 10)
   defaults   each family with its default settings
@@ -34,15 +34,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from estimator import config
 from estimator.data.sources import Dataset, load
+from estimator.evaluation import cross_validate
 from estimator.registry import Registry
 from estimator.selection import select
-from estimator.training import cross_validate, train
+from estimator.training import raw_matrix, train
 from estimator.tuning import tune
 
 ROOT = Path(__file__).resolve().parents[1]
-CALIFORNIA = ROOT.parent / "shared" / "data" / "california_housing.csv"
+CALIFORNIA = ROOT / "tests" / "data" / "california_housing.csv"
 # The article's final config, as its config.json states it (seed_config_final.json).
 ARTICLE = {"data": "boston", "train_test_ratio": 0.2, "model_config": {
     "model_name": "house_pricing_model",
@@ -67,7 +70,10 @@ def protocol(cfg: config.Config, dataset: Dataset) -> dict[str, Any]:
     raw = cfg.model_dump(mode="json")
     raw["split"]["seed"] = 0
     start = time.perf_counter()
-    result = cross_validate(config.validate(raw), dataset, 5, 3)
+    matrix = raw_matrix(dataset.schema, dataset)
+    rows = np.arange(dataset.rows)
+    result = cross_validate(config.validate(raw), dataset.schema, matrix, dataset.target, rows,
+                            5, 3)
     return {**result, "seconds": time.perf_counter() - start}
 
 

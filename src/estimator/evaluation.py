@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from estimator.features import FloatArray
+
+if TYPE_CHECKING:
+    from estimator.config import Config
+    from estimator.schema import Schema
+
+# (fold, task, step, total, metrics): the progress of one fold's training, then
+# ("fold", k, folds) after each fold. An exception it raises (Optuna's TrialPruned) stops the run.
+FoldProgress = Callable[[int, str, int, int, dict[str, float]], None]
+
+
+def _quiet(fold: int, task: str, step: int, total: int, metrics: dict[str, float]) -> None:
+    """Report nothing."""
 
 METRICS = ("mae", "rmse", "r2", "mape", "mae_share")
 
@@ -44,3 +57,36 @@ def kfold_indices(n: int, splits: int, repeats: int, seed: int) -> list[tuple[An
 
     rkf = RepeatedKFold(n_splits=splits, n_repeats=repeats, random_state=seed)
     return list(rkf.split(np.arange(n)))
+
+
+def cross_validate(config: Config, schema: Schema, raw: FloatArray, y: FloatArray, rows: Any,
+                   splits: int, repeats: int, *,
+                   progress: FoldProgress = _quiet) -> dict[str, Any]:
+    """Mean and standard deviation of every metric over repeated k-fold of `rows`.
+
+    Training passes every row; tuning and selection pass only the training
+    split. Each fold fits its own preprocessing and, when the config asks for
+    a validation share (early stopping), carves it out of its fitting rows.
+    """
+    from estimator.training import fit  # training imports this module's metrics
+
+    sp = config.split
+    share = sp.validation / (1 - sp.test)
+    folds = []
+    pairs = kfold_indices(len(rows), splits, repeats, sp.seed)
+    for k, (fit_pos, test_pos) in enumerate(pairs):
+        fit_rows, test_rows = rows[fit_pos], rows[test_pos]
+        val_rows: Any = np.array([], dtype=int)
+        if share > 0:
+            shuffled = np.random.default_rng(sp.seed + k + 1).permutation(fit_rows)
+            n_val = max(1, round(len(fit_rows) * share))
+            val_rows, fit_rows = shuffled[:n_val], shuffled[n_val:]
+
+        def report(task: str, step: int, total: int, metrics: dict[str, float],
+                   fold: int = k) -> None:
+            progress(fold, task, step, total, metrics)
+
+        predictor, _ = fit(config, schema, raw, y, fit_rows, val_rows, progress=report)
+        folds.append(regression_metrics(y[test_rows], predictor.predict_matrix(raw[test_rows])))
+        progress(k, "fold", k + 1, len(pairs), {"mae": folds[-1]["mae"]})
+    return {**summarise(folds), "splits": splits, "repeats": repeats}

@@ -26,7 +26,7 @@ from estimator.config import CandidateConfig, Config, SelectionConfig
 from estimator.predictor import Predictor
 from estimator.registry import Registry, VersionInfo
 from estimator.training import TrainResult, save_version, train
-from estimator.tuning.objective import TrainingRows, cross_validate
+from estimator.tuning.objective import TrainingRows
 
 # (candidate label, what is happening now)
 SelectProgress = Callable[[str, str], None]
@@ -115,7 +115,7 @@ def select(config: Config, *, registry: Registry | str | Path | None = None,
         for label, candidate in zip(_labels(sc.candidates), sc.candidates, strict=True):
             cfg = candidate_config(config, candidate)
             progress(label, f"cross-validating ({sc.cv} folds x {sc.repeats})")
-            cv = cross_validate(cfg, data, sc.cv, sc.repeats)
+            cv = data.cross_validate(cfg, sc.cv, sc.repeats)
             progress(label, "training on the training split")
             result = train(cfg, registry=scratch, config_dir=config_dir)
             assert result.version is not None

@@ -8,7 +8,6 @@ does, and fits its own preprocessing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -17,17 +16,10 @@ import numpy as np
 
 from estimator.config import Config, TuneConfig
 from estimator.data.sources import Dataset, load
-from estimator.evaluation import kfold_indices, regression_metrics, summarise
+from estimator.evaluation import FoldProgress, cross_validate
 from estimator.features import FloatArray
 from estimator.schema import Schema
-from estimator.training import TrainProgress, fit, raw_matrix, split_indices
-
-# (fold, task, step, total, metrics): the progress of one fold's training.
-FoldProgress = Callable[[int, str, int, int, dict[str, float]], None]
-
-
-def _quiet(fold: int, task: str, step: int, total: int, metrics: dict[str, float]) -> None:
-    """Report nothing."""
+from estimator.training import raw_matrix, split_indices
 
 
 def direction(metric: str) -> Literal["minimize", "maximize"]:
@@ -57,35 +49,11 @@ class TrainingRows:
         return cls(dataset=dataset, schema=dataset.schema, raw=raw, y=dataset.target,
                    rows=rows)
 
-
-def cross_validate(config: Config, data: TrainingRows, splits: int, repeats: int, *,
-                   progress: FoldProgress = _quiet) -> dict[str, Any]:
-    """Mean and standard deviation of every metric over repeated k-fold of the training rows.
-
-    Exceptions raised by `progress` (Optuna's TrialPruned) stop the run.
-    """
-    sp = config.split
-    share = sp.validation / (1 - sp.test)
-    folds = []
-    pairs = kfold_indices(len(data.rows), splits, repeats, sp.seed)
-    for k, (fit_pos, test_pos) in enumerate(pairs):
-        fit_rows, test_rows = data.rows[fit_pos], data.rows[test_pos]
-        val_rows: Any = np.array([], dtype=int)
-        if share > 0:
-            shuffled = np.random.default_rng(sp.seed + k + 1).permutation(fit_rows)
-            n_val = max(1, round(len(fit_rows) * share))
-            val_rows, fit_rows = shuffled[:n_val], shuffled[n_val:]
-
-        def report(task: str, step: int, total: int, metrics: dict[str, float],
-                   fold: int = k) -> None:
-            progress(fold, task, step, total, metrics)
-
-        fold_progress: TrainProgress = report
-        predictor, _ = fit(config, data.schema, data.raw, data.y, fit_rows, val_rows,
-                           progress=fold_progress)
-        pred = predictor.predict_matrix(data.raw[test_rows])
-        folds.append(regression_metrics(data.y[test_rows], pred))
-    return {**summarise(folds), "splits": splits, "repeats": repeats}
+    def cross_validate(self, config: Config, splits: int, repeats: int, *,
+                       progress: FoldProgress | None = None) -> dict[str, Any]:
+        """`evaluation.cross_validate` over these rows only."""
+        return cross_validate(config, self.schema, self.raw, self.y, self.rows, splits,
+                              repeats, **({"progress": progress} if progress else {}))
 
 
 class Objective:
@@ -122,7 +90,7 @@ class Objective:
                 raise optuna.TrialPruned(f"validation MAE {metrics['val_mae']:.4g} at {task} "
                                          f"{step} of the first fold")
 
-        summary = cross_validate(config, self.data, self.tune.cv, self.tune.repeats,
-                                 progress=prune)
+        summary = self.data.cross_validate(config, self.tune.cv, self.tune.repeats,
+                                           progress=prune)
         trial.set_user_attr("cv", {m: summary[m] for m in ("mae", "rmse", "r2", "mape")})
         return float(summary[self.tune.metric]["mean"])
