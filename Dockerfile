@@ -15,18 +15,14 @@ FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
-# binutils for `strip`, and a C compiler for the compiled steps of a one-house request
-# (`_speedups.c`; with Python's headers where the base lacks them): this stage is thrown
-# away, the runtime never holds them.
+# binutils for `strip`: this stage is thrown away, the runtime never holds it.
 # hadolint ignore=DL3008
-RUN headers="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" \
-    && apt-get update -qq \
-    && apt-get install -y -qq --no-install-recommends binutils gcc libc6-dev >/dev/null \
-    && { [ -f "$headers" ] || apt-get install -y -qq --no-install-recommends python3-dev >/dev/null; } \
+RUN apt-get update -qq \
+    && apt-get install -y -qq --no-install-recommends binutils >/dev/null \
     && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/estimator
 WORKDIR /src
-COPY pyproject.toml setup.py README.md ./
+COPY pyproject.toml README.md ./
 COPY src ./src
 # pip, setuptools, the libraries' own test suites and the symbol tables of their compiled
 # extensions (uvloop, XGBoost, NumPy, SQLAlchemy: 28 MB) are of no use to a server; the
@@ -38,8 +34,7 @@ RUN /opt/estimator/bin/pip install --no-compile ".[serve]" \
     && find /opt/estimator -depth -type d -name tests -exec rm -rf {} + \
     && find /opt/estimator -type f -name "*.so*" -not -path "*.libs/*" \
        -exec strip --strip-unneeded {} + \
-    && /opt/estimator/bin/python -c "import estimator.cli, estimator.serving.app, uvicorn.main, \
-estimator._speedups" \
+    && /opt/estimator/bin/python -c "import estimator.cli, estimator.serving.app, uvicorn.main" \
     && /opt/estimator/bin/python -B -c "import estimator.monitoring, psycopg, xgboost; \
 assert psycopg.pq.__impl__ == 'binary', psycopg.pq.__impl__"
 

@@ -2,7 +2,7 @@
 
 Prints wall times of whole commands (start-up included):
   1. the article's final config (64-64-32, 17 epochs) on Boston;
-  2. gbm on the California CSV (when the shared data folder is present);
+  2. gbm on the California CSV (the copy the tests use);
   3. `estimator predict` on a 1,000,000-row file, in rows/s,
 and, measured in the same run as baselines: the interpreter start-up with
 NumPy imported, and pandas merely reading the same 1,000,000-row file.
@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-FINAL = SHARED / "examples" / "seed_config_final.json"
-CALIFORNIA = SHARED / "data" / "california_housing.csv"
+DATA = ROOT / "tests" / "data"
+FINAL = DATA / "article" / "seed_config_final.json"
+CALIFORNIA = DATA / "california_housing.csv"
 
 
 def timed(cmd: list[str], repeat: int) -> float:

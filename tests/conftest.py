@@ -13,9 +13,9 @@ from estimator import config
 from estimator.registry import Registry, VersionInfo
 from estimator.training import train
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-EXAMPLES = SHARED / "examples"
-CALIFORNIA = SHARED / "data" / "california_housing.csv"
+DATA = Path(__file__).resolve().parent / "data"
+EXAMPLES = DATA / "article"
+CALIFORNIA = DATA / "california_housing.csv"
 
 
 BLOCKED = """
@@ -40,13 +40,6 @@ def price_with_training_stack_blocked(version: Path) -> float:
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     return float(proc.stdout)
-
-
-def need(path: Path) -> Path:
-    """Skip the test, with the reason, when a file of the shared folder is absent."""
-    if not path.exists():
-        pytest.skip(f"{path.name} is not available here (it lives in the shared data folder)")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +69,7 @@ def boston_gbm(session_registry: Registry) -> VersionInfo:
 def california_gbm(session_registry: Registry) -> VersionInfo:
     """Gradient-boosted trees on the California CSV: a categorical column, missing values,
     and derived columns (rotated coordinates, ratios) that every prediction path computes."""
-    path = need(CALIFORNIA)
+    path = CALIFORNIA
     cfg = config.validate({
         "name": "california-gbm",
         "data": {"path": str(path), "target": "median_house_value"},

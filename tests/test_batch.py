@@ -26,25 +26,27 @@ def test_scores_in_chunks_and_refuses_bad_rows(boston_mlp: VersionInfo, tmp_path
     frame["RAD"] = frame["RAD"].astype(object)
     frame.loc[7, "RAD"] = "four"
     frame.loc[300, "CHAS"] = 3
-    frame.loc[12, "RM"] = np.nan  # a hole: imputed, as in training
+    frame.loc[12, "RM"] = np.nan  # RM had no gap in training: required, as in the API
     src = tmp_path / "houses.csv"
     frame.to_csv(src, index=False)
     predictor = Predictor.load(boston_mlp.path)
     summary = predict_file(predictor, src, tmp_path / "out.csv", chunk_size=100)
-    assert (summary.scored, summary.refused) == (504, 2)
+    assert (summary.scored, summary.refused) == (503, 3)
     out = pd.read_csv(tmp_path / "out.csv")
-    assert len(out) == 504 and "predicted_MEDV" in out.columns
-    assert 7 not in set(out["house_id"]) and 300 not in set(out["house_id"])
+    assert len(out) == 503 and "predicted_MEDV" in out.columns
+    assert not {7, 12, 300} & set(out["house_id"])
     clean = frame.drop(index=[7, 12, 300]).drop(columns=["house_id"])
     clean["RAD"] = clean["RAD"].astype(float)
     expected = predictor.predict_rows(clean.to_dict("records"))
-    got = out.set_index("house_id").drop(index=12)["predicted_MEDV"].to_numpy()
-    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    got = out["predicted_MEDV"].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
     with (tmp_path / "out.errors.csv").open() as fh:
         errors = list(csv.DictReader(fh))
-    assert [(e["row"], e["line"], e["field"]) for e in errors] == [("7", "9", "RAD"),
-                                                                 ("300", "302", "CHAS")]
-    assert errors[0]["reason"] == "expected a number, got 'four'"
+    assert [(e["row"], e["line"], e["field"]) for e in errors] == [
+        ("7", "9", "RAD"), ("12", "14", "RM"), ("300", "302", "CHAS")]
+    assert [e["reason"] for e in errors] == ['must be a whole number, got "four"',
+                                             "a value is required, got null",
+                                             "must be 0 or 1, got 3.0"]
 
 
 def test_parquet_in_and_out(boston_gbm: VersionInfo, tmp_path: Path) -> None:

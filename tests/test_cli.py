@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, need
+from tests.conftest import EXAMPLES
 
 
 def run(*args: str, registry: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -21,7 +21,7 @@ def run(*args: str, registry: Path, cwd: Path | None = None) -> subprocess.Compl
 
 def test_train_list_promote_rollback_delete(tmp_path: Path) -> None:
     reg = tmp_path / "models"
-    conf = need(EXAMPLES / "seed_config_final.json")
+    conf = EXAMPLES / "seed_config_final.json"
     first = run("train", "--conf", str(conf), "--json", registry=reg)
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)
@@ -88,7 +88,7 @@ def test_predict_command(tmp_path: Path) -> None:
     reg = tmp_path / "models"
     assert run("train", "--set", "model.family=linear", "-q", registry=reg).returncode == 0
     src = tmp_path / "houses.csv"
-    rows = json.loads(need(EXAMPLES / "seed_predict_request.json").read_text())
+    rows = json.loads((EXAMPLES / "seed_predict_request.json").read_text())
     header = list(rows[0])
     lines = [",".join(header)] + [",".join(str(r[k]) for k in header) for r in rows * 3]
     lines[2] = lines[2].replace("0.51,", "lots,", 1)

@@ -10,7 +10,7 @@ import pytest
 from estimator import config
 from estimator.config import GBMConfig, MLPConfig
 from estimator.errors import ConfigError
-from tests.conftest import EXAMPLES, need
+from tests.conftest import EXAMPLES
 
 
 @pytest.mark.parametrize(("name", "layers", "epochs"), [
@@ -20,7 +20,7 @@ from tests.conftest import EXAMPLES, need
 ])
 def test_article_configs_build_the_architecture_they_describe(name: str, layers: list[int],
                                                               epochs: int) -> None:
-    cfg = config.load(need(EXAMPLES / name))
+    cfg = config.load(EXAMPLES / name)
     assert isinstance(cfg.model, MLPConfig)
     assert cfg.model.layers == layers
     assert cfg.model.activations == ["relu"] * len(layers)
@@ -63,14 +63,14 @@ def test_bad_configs_name_the_key_and_value(raw: dict[str, object], match: str) 
 
 
 def test_seed_config_output_layer_must_be_linear() -> None:
-    raw = json.loads(need(EXAMPLES / "seed_config_first.json").read_text())
+    raw = json.loads((EXAMPLES / "seed_config_first.json").read_text())
     raw["model_config"]["activations"][-1] = "relu"
     with pytest.raises(ConfigError, match=r"output layer's activation must be null.*'relu'"):
         config.validate(raw)
 
 
 def test_seed_config_activation_count_checked() -> None:
-    raw = json.loads(need(EXAMPLES / "seed_config_first.json").read_text())
+    raw = json.loads((EXAMPLES / "seed_config_first.json").read_text())
     raw["model_config"]["activations"] = ["relu", None]
     with pytest.raises(ConfigError, match=r"'model_config.activations' has 2 entries but"):
         config.validate(raw)
@@ -88,7 +88,7 @@ def test_overrides_set_any_key_with_yaml_values() -> None:
 
 
 def test_overrides_apply_to_article_configs() -> None:
-    cfg = config.load(need(EXAMPLES / "seed_config_final.json"), ["training.epochs=3"])
+    cfg = config.load(EXAMPLES / "seed_config_final.json", ["training.epochs=3"])
     assert cfg.training.epochs == 3
 
 

@@ -11,7 +11,7 @@ import pytest
 from estimator.config import DataConfig
 from estimator.data.sources import load
 from estimator.errors import DataError
-from tests.conftest import CALIFORNIA, need
+from tests.conftest import CALIFORNIA
 
 
 def messy_csv(path: Path, rows: int = 40) -> Path:
@@ -115,7 +115,7 @@ def test_unknown_include_and_exclude_columns() -> None:
 
 
 def test_california_schema() -> None:
-    ds = load(DataConfig(path=str(need(CALIFORNIA)), target="median_house_value"))
+    ds = load(DataConfig(path=str(CALIFORNIA), target="median_house_value"))
     assert ds.rows == 20640
     ocean = ds.schema.feature("ocean_proximity")
     assert ocean.kind == "categorical"

@@ -18,7 +18,7 @@ from estimator.data import boston
 from estimator.data.sources import load
 from estimator.errors import ConfigError, DataError
 from estimator.reports.eda import EdaResult, eda, find_cap
-from tests.conftest import CALIFORNIA, need
+from tests.conftest import CALIFORNIA
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "data:image/png;base64,"
@@ -131,7 +131,7 @@ def test_library_errors_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_california_report(tmp_path: Path) -> None:
-    path = need(CALIFORNIA)
+    path = CALIFORNIA
     result = eda(path, target="median_house_value", out_dir=tmp_path)
     s = result.summary
     raw = pd.read_csv(path)

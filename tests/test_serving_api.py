@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
 from estimator import config
+from estimator.batch import predict_file
 from estimator.predictor import Predictor
 from estimator.registry import Registry, VersionInfo
 from estimator.training import train
-from tests.conftest import EXAMPLES, need
+from tests.conftest import CALIFORNIA, EXAMPLES
 from tests.serving_support import running
 
 pytestmark = pytest.mark.slow
@@ -41,7 +43,7 @@ def california(session_registry: Registry,
 
 @pytest.fixture(scope="module")
 def article_request() -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads(need(EXAMPLES / "seed_predict_request.json")
+    rows: list[dict[str, Any]] = json.loads((EXAMPLES / "seed_predict_request.json")
                                             .read_text())
     return rows
 
@@ -89,7 +91,7 @@ def test_v2_names_the_version_and_gives_each_estimate_an_id(
     assert answer.headers["x-model-name"] == boston_mlp.name
     body = answer.json()
     assert body["model"] == {"name": boston_mlp.name, "version": boston_mlp.version}
-    assert body["warnings"] == []
+    assert [p["warnings"] for p in body["predictions"]] == [[], [], []]
     ids = [p["id"] for p in body["predictions"]]
     assert len(set(ids)) == 3 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     expected = Predictor.load(boston_mlp.path).predict_rows(rows)
@@ -110,9 +112,10 @@ def test_far_values_are_priced_and_flagged(boston: httpx.Client,
     rows = [house(boston_mlp.path), house(boston_mlp.path, CRIM=500.0, RM=30.0)]
     body = boston.post("/v2/predict", json={"instances": rows}).json()
     assert all(math.isfinite(p["price"]) for p in body["predictions"])
-    flagged = {(w["row"], w["field"]) for w in body["warnings"]}
-    assert flagged == {(1, "CRIM"), (1, "RM")}
-    assert "far outside the range seen in training" in body["warnings"][0]["message"]
+    assert body["predictions"][0]["warnings"] == []
+    far = body["predictions"][1]["warnings"]
+    assert [w["field"] for w in far] == ["CRIM", "RM"]
+    assert "far outside the range seen in training" in far[0]["message"]
 
 
 def test_unseen_categories_go_to_the_unknown_slot_with_a_warning(
@@ -120,8 +123,9 @@ def test_unseen_categories_go_to_the_unknown_slot_with_a_warning(
     known = house(california_gbm.path)
     rows = [known, {**known, "ocean_proximity": "ON THE MOON"}]
     body = california.post("/v2/predict", json={"instances": rows}).json()
-    [warning] = body["warnings"]
-    assert (warning["row"], warning["field"]) == (1, "ocean_proximity")
+    assert body["predictions"][0]["warnings"] == []
+    [warning] = body["predictions"][1]["warnings"]
+    assert warning["field"] == "ocean_proximity"
     assert "'ON THE MOON' was never seen in training" in warning["message"]
     expected = Predictor.load(california_gbm.path).predict_rows(rows)
     assert [p["price"] for p in body["predictions"]] == pytest.approx(expected.tolist(),
@@ -171,8 +175,14 @@ def test_docs_list_every_feature_with_a_working_example(
     income = house_schema["properties"]["median_income"]
     assert "Seen in training: 0.4999 to 15.0001" in income["description"]
     assert house_schema["properties"]["households"]["type"] == "integer"
+    assert house_schema["required"] == [n for n in schema.names if n != "total_bedrooms"]
+    assert "May be null or left out" in house_schema["properties"]["total_bedrooms"][
+        "description"]
     body = spec["paths"][V1]["post"]["requestBody"]["content"]["application/json"]
-    assert body["example"] == [schema.example_row()]
+    [example] = body["example"]
+    training = pd.read_csv(CALIFORNIA)
+    same = training[list(example)].eq(pd.Series(example)).all(axis=1)
+    assert same.any(), "the example is not a row of the training data"
     answer = california.post(V1, json=body["example"])
     assert answer.status_code == 200
     example_v2 = spec["paths"]["/v2/predict"]["post"]["requestBody"]["content"][
@@ -290,6 +300,9 @@ def test_v2_rows_are_named_inside_instances(boston: httpx.Client) -> None:
     answer = boston.post("/v2/predict", json={"instances": [GOOD, {**GOOD, "NOX": "high"}]})
     assert answer.status_code == 422
     assert (answer.json()["row"], answer.json()["field"]) == (1, "NOX")
+    absent = boston.post("/v2/predict", json={"instances": [GOOD, GOOD, without("NOX")]})
+    assert (absent.status_code, absent.json()["message"]) == (
+        422, "row 2, field 'NOX': field required")
 
 
 def test_a_body_over_the_size_limit_is_refused_before_parsing(boston: httpx.Client) -> None:
@@ -321,18 +334,6 @@ def test_unknown_routes_and_methods_answer_in_the_same_shape(boston: httpx.Clien
     assert boston.post("/v1/admin/reload").status_code == 404  # off without a token
 
 
-def test_the_benchmark_baselines_are_served_only_when_asked(
-        boston: httpx.Client, session_registry: Registry, boston_mlp: VersionInfo,
-        article_request: list[dict[str, Any]]) -> None:
-    assert boston.post("/v1/baseline", json=article_request).status_code == 404
-    with running(session_registry.root, boston_mlp.ref, benchmark_routes=True) as client:
-        for path in ("/v1/baseline", "/v1/baseline/typed"):
-            answer = client.post(path, json=article_request)
-            assert (answer.status_code, answer.json()) == (200, {"ok": True})
-        assert client.post(V1, json=article_request).status_code == 200
-        assert "/v1/baseline" not in client.get("/openapi.json").json()["paths"]
-
-
 def test_routes_match_behind_a_proxy_prefix_and_redirect_a_trailing_slash(
         boston: httpx.Client, session_registry: Registry, boston_mlp: VersionInfo,
         article_request: list[dict[str, Any]]) -> None:
@@ -341,3 +342,49 @@ def test_routes_match_behind_a_proxy_prefix_and_redirect_a_trailing_slash(
     with running(session_registry.root, boston_mlp.ref, root_path="/estimator") as client:
         assert client.post(V1, json=article_request).status_code == 200
         assert client.get("/health").json()["status"] == "ok"
+
+
+# -- houses with gaps, and docs that work on a closed network ------------------------------------
+
+
+def test_a_house_with_gaps_gets_the_same_price_everywhere(
+        california: httpx.Client, california_gbm: VersionInfo, tmp_path: Path) -> None:
+    """Over HTTP, in a batch file and from the library: one price for the same gappy house."""
+    predictor = Predictor.load(california_gbm.path)
+    row = predictor.schema.example_row()
+    gap = {k: v for k, v in row.items() if k != "total_bedrooms"}
+    answer = california.post("/v2/predict", json={"instances": [gap, {**row,
+                                                                     "total_bedrooms": None}]})
+    assert answer.status_code == 200, answer.text
+    served = answer.json()["predictions"]
+    assert served[0]["price"] == served[1]["price"]
+    assert [w["field"] for w in served[0]["warnings"]] == ["total_bedrooms"]
+    assert "missing; imputed as in training" in served[0]["warnings"][0]["message"]
+    v1 = california.post(V1, json=[gap]).json()["predictions"][0]["Prediction price 0"]
+    houses = tmp_path / "houses.csv"
+    pd.DataFrame([{**row, "total_bedrooms": None}]).to_csv(houses, index=False)
+    predict_file(predictor, houses, tmp_path / "out.csv")
+    batch = pd.read_csv(tmp_path / "out.csv")["predicted_median_house_value"].iloc[0]
+    library = predictor.predict_rows([gap])[0]
+    assert served[0]["price"] == v1 == pytest.approx(batch, rel=1e-12) == library
+
+
+def test_a_feature_without_gaps_in_training_stays_required(
+        california: httpx.Client, california_gbm: VersionInfo) -> None:
+    row = Predictor.load(california_gbm.path).schema.example_row()
+    answer = california.post("/v2/predict", json={"instances": [row, {**row,
+                                                                    "median_income": None}]})
+    assert answer.status_code == 422
+    assert (answer.json()["row"], answer.json()["field"]) == (1, "median_income")
+    assert answer.json()["message"] == ("row 1, field 'median_income': a value is required, "
+                                        "got null")
+
+
+def test_the_docs_load_nothing_from_outside(california: httpx.Client) -> None:
+    for page in ("/docs", "/redoc"):
+        html = california.get(page).text
+        assert not re.findall(r"https?://", html), page
+        for asset in re.findall(r'(?:src|href)="([^"]+)"', html):
+            fetched = california.get(asset)
+            assert fetched.status_code == 200, asset
+            assert len(fetched.content) > 1000 or asset.endswith(".png"), asset

@@ -1,27 +1,32 @@
-"""The serving pieces on their own: settings, model source, generated types, transform, codec."""
+"""The serving pieces on their own: settings, model source, generated types, answers."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from estimator.data.sources import feature_columns
 from estimator.errors import ConfigError, ModelNotFoundError, ValidationError
+from estimator.features import Preprocessor
+from estimator.models.linear import LinearModel
 from estimator.predictor import Predictor
 from estimator.registry import Registry, VersionInfo
 from estimator.schema import Feature, Kind, Schema, Target
-from estimator.serving.codec import MAX_WARNINGS, Codec
+from estimator.serving.answers import Answers
 from estimator.serving.handlers import RequestTooLargeError
-from estimator.serving.parsing import BodyParser
-from estimator.serving.schemas import ApiTypes
 from estimator.serving.settings import Settings
-from estimator.serving.shortcut import OneHouse, bounds, plain
 from estimator.serving.source import source_from
+from estimator.validation import HouseRules, optional_feature
 
 # -- settings and the model source ---------------------------------------------------------------
 
@@ -76,156 +81,74 @@ def test_model_folder_may_be_a_version_a_model_or_a_registry(
 
 
 @pytest.fixture(scope="module")
-def boston_codec(boston_mlp: VersionInfo) -> Codec:
-    return Codec(Predictor.load(boston_mlp.path), max_batch=100)
+def boston_answers(boston_mlp: VersionInfo) -> Answers:
+    return Answers(Predictor.load(boston_mlp.path), max_batch=100)
 
 
 @pytest.fixture(scope="module")
-def california_codec(california_gbm: VersionInfo) -> Codec:
-    return Codec(Predictor.load(california_gbm.path), max_batch=100)
+def california_answers(california_gbm: VersionInfo) -> Answers:
+    return Answers(Predictor.load(california_gbm.path), max_batch=100)
 
 
-@pytest.fixture(scope="module", params=["compiled", "python"])
-def shortcut(request: pytest.FixtureRequest, boston_codec: Codec) -> OneHouse:
-    """The codec's shortcut, with its compiled checks and with their Python twin."""
-    compiled = request.param == "compiled"
-    if compiled and plain is None:
-        pytest.skip("installed without a C compiler: only the Python checks exist")
-    return OneHouse(boston_codec.schema, boston_codec._low.tolist(), boston_codec._high.tolist(),
-                    compiled=compiled)
-
-
-def test_the_codec_prices_like_the_predictor(california_codec: Codec) -> None:
-    predictor = california_codec.predictor
+def test_answers_price_like_the_predictor(california_answers: Answers) -> None:
+    predictor = california_answers.predictor
     rows = [predictor.schema.example_row() | {"median_income": x} for x in (1.5, 3.0, 8.0)]
-    body, n = california_codec.answer_v1(json.dumps(rows).encode())
+    body, n = california_answers.v1(json.dumps(rows).encode())
     prices = [p[f"Prediction price {i}"] for i, p in enumerate(json.loads(body)["predictions"])]
     assert n == 3
-    assert prices == pytest.approx(predictor.predict_rows(rows).tolist(), rel=1e-6)
+    assert prices == pytest.approx(predictor.predict_rows(rows).tolist(), rel=1e-12)
 
 
-def test_one_house_takes_the_shortcut_and_prices_like_a_batch(boston_codec: Codec) -> None:
-    predictor = boston_codec.predictor
-    example = predictor.schema.example_row()
-    rows = [example | {"CRIM": x} for x in (0.01, 5.0, 80.0, 900.0)]  # the last one is far
-    bodies = [json.dumps({"instances": [row]}).encode() for row in rows]
-    assert [boston_codec.one_house.values(b, v2=True) is not None for b in bodies] == \
-        [True, True, True, False]
-    alone = [json.loads(boston_codec.answer_v2(body)[0]) for body in bodies]
+def test_one_house_prices_like_a_batch(boston_answers: Answers) -> None:
+    predictor = boston_answers.predictor
+    rows = [predictor.schema.example_row() | {"CRIM": x} for x in (0.01, 5.0, 80.0, 900.0)]
+    alone = [json.loads(boston_answers.v2(json.dumps({"instances": [row]}).encode())[0])
+             for row in rows]
     batch = predictor.predict_rows(rows).tolist()
-    assert [a["predictions"][0]["price"] for a in alone] == pytest.approx(batch, rel=1e-9)
-    assert [bool(a["warnings"]) for a in alone] == [False, False, False, True]
-    v1 = json.loads(boston_codec.answer_v1(json.dumps(rows[:1]).encode())[0])
-    assert v1 == {"inputData": rows[:1], "predictions": [{"Prediction price 0": alone[0][
-        "predictions"][0]["price"]}]}
-    direct = predictor.predict_one(tuple(example[n] for n in predictor.schema.names))
-    assert direct == pytest.approx(predictor.predict_rows([example])[0], rel=1e-9)
+    assert [a["predictions"][0]["price"] for a in alone] == pytest.approx(batch, rel=1e-12)
+    assert [bool(a["predictions"][0]["warnings"]) for a in alone] == [False, False, False, True]
 
 
-def test_the_shortcut_declines_all_but_one_plain_house(boston_codec: Codec, shortcut: OneHouse,
-                                                       california_codec: Codec) -> None:
-    names = boston_codec.schema.names
-    example = boston_codec.schema.example_row()
-    assert shortcut.values(json.dumps([example]).encode(), v2=False) == \
-        tuple(example[n] for n in names)
-    assert shortcut.values(json.dumps({"instances": [example]}).encode(), v2=True) is not None
-    wrong_key = {("crim" if k == "CRIM" else k): v for k, v in example.items()}
-    declined_v1 = [[example, example], [example | {"CRIM": True}], [example | {"CHAS": 2}],
-                   [example | {"RAD": 2.5}], [example | {"CRIM": 1e6}], [example | {"pool": 1}],
-                   [{k: v for k, v in example.items() if k != "CRIM"}], [wrong_key],
-                   [example | {"CRIM": "0.1"}], [example | {"CRIM": None}], example, []]
-    for body in declined_v1:
-        assert shortcut.values(json.dumps(body).encode(), v2=False) is None, body
-    for odd in (math.nan, math.inf):  # JSON's NaN and Infinity extensions, which orjson refuses
-        assert shortcut.values(json.dumps([example | {"CRIM": odd}]).encode(), False) is None
-    assert shortcut.values(json.dumps([example])[:-1].encode(), v2=False) is None  # cut short
-    assert shortcut.values(json.dumps([example]).encode(), v2=True) is None
-    explained = {"instances": [example], "explain": False}
-    assert shortcut.values(json.dumps(explained).encode(), v2=True) is None
-    assert not california_codec.one_house.enabled  # a categorical column: the judged path
-
-
-def test_the_compiled_checks_refuse_what_no_float_can_hold() -> None:
-    if plain is None:
-        pytest.skip("installed without a C compiler: only the Python checks exist")
-    limits = bounds((0.0, 1.0), (2.0, 3.0), (False, True))
-    assert plain((1.5, 2), limits) and plain((0, 3.0), limits)
-    refused = [(1.5, 2.5), (True, 2), (1.5, 10**400), (math.nan, 2), (1.5,), [1.5, 2]]
-    assert not any(plain(values, limits) for values in refused)
-    with pytest.raises(TypeError, match=r"must be (a )?real number, not str"):
-        bounds((0.0, "1"), (2.0, 3.0), (False, True))
-
-
-ODD_VALUES = [True, False, None, "1.5", [1.0], {"v": 1}, 2.5, 0.5, -1, 2, 1e300, -1e300,
-              1.0000000001, 10**30]
-
-
-def plain_value(feature: Feature) -> st.SearchStrategy[Any]:
-    """A value the shortcut must take: the right type, within the range seen in training."""
-    if feature.kind == "binary":
-        return st.sampled_from([0, 1, 0.0, 1.0])
-    lo, hi = feature.min or 0.0, feature.max or 0.0
-    if feature.kind == "integer":
-        whole = st.integers(math.ceil(lo), math.floor(hi))
-        return whole | whole.map(float)
-    return st.floats(lo, hi)
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[
-    HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_the_shortcut_takes_plain_houses_and_only_what_the_judge_accepts(
-        boston_codec: Codec, shortcut: OneHouse, data: st.DataObject) -> None:
-    features, names = boston_codec.schema.features, boston_codec.schema.names
-    is_plain = data.draw(st.booleans())
-    values = {f.name: plain_value(f) if is_plain else
-              plain_value(f) | value_of(f) | st.sampled_from(ODD_VALUES) for f in features}
-    house = data.draw(st.fixed_dictionaries(values))
-    v2 = data.draw(st.booleans())
-    body = json.dumps({"instances": [house]} if v2 else [house]).encode()
-    taken = shortcut.values(body, v2)
-    if is_plain:
-        assert taken is not None
-    if taken is not None:  # the judge must accept it too, with the same values and no warning
-        judged = boston_codec.parser.parse(body, v2)
-        assert taken == tuple(judged.rows[0][n] for n in names) == tuple(house[n] for n in names)
-        assert boston_codec.price(judged).warnings == []
-
-
-def test_colons_inside_strings_do_not_hide_or_invent_unknown_keys(
-        california_codec: Codec) -> None:
-    row = california_codec.schema.example_row() | {"ocean_proximity": "NEAR: BAY"}
-    body, n = california_codec.answer_v2(json.dumps({"instances": [row]}).encode())
-    assert n == 1 and "'NEAR: BAY' was never seen" in json.loads(body)["warnings"][0]["message"]
-    spaced = json.dumps([row]).replace('": ', '" : ')  # fewer colons than keys is fine too
-    assert california_codec.answer_v1(spaced.encode())[1] == 1
+def test_colons_inside_strings_are_only_text(california_answers: Answers) -> None:
+    row = california_answers.predictor.schema.example_row() | {"ocean_proximity": "NEAR: BAY"}
+    body, n = california_answers.v2(json.dumps({"instances": [row]}).encode())
+    [warning] = json.loads(body)["predictions"][0]["warnings"]
+    assert n == 1 and "'NEAR: BAY' was never seen" in warning["message"]
     sneaky = json.dumps([row | {"pool": 1}]).replace('"NEAR: BAY"', '"NEAR BAY"')
     with pytest.raises(ValidationError, match=r"^row 0, field 'pool': is not a feature"):
-        california_codec.answer_v1(sneaky.encode())
+        california_answers.v1(sneaky.encode())
 
 
-def test_warnings_are_capped_with_a_count(boston_codec: Codec) -> None:
-    far = boston_codec.schema.example_row() | {"CRIM": 1e4, "B": -1e4}
-    body, _ = boston_codec.answer_v2(json.dumps({"instances": [far] * 70}).encode())
-    warnings = json.loads(body)["warnings"]
-    assert len(warnings) == MAX_WARNINGS + 1
-    assert warnings[-1] == {"row": None, "field": None,
-                            "message": f"{140 - MAX_WARNINGS} more warnings were left out"}
-
-
-def test_an_unpriceable_house_is_refused_naming_the_extreme_field(boston_codec: Codec) -> None:
-    rows = [boston_codec.schema.example_row(), boston_codec.schema.example_row() | {"NOX": 1e308}]
+def test_an_unpriceable_house_is_refused_naming_the_extreme_field(
+        boston_answers: Answers) -> None:
+    example = boston_answers.predictor.schema.example_row()
+    rows = [example, example | {"NOX": 1e308}]
     with pytest.raises(ValidationError, match=r"^row 1, field 'NOX': the model cannot price"):
-        boston_codec.answer_v1(json.dumps(rows).encode())
+        boston_answers.v1(json.dumps(rows).encode())
 
 
-def test_more_houses_than_the_batch_limit_is_too_large(boston_codec: Codec) -> None:
-    rows = [boston_codec.schema.example_row()] * 101
+def test_more_houses_than_the_batch_limit_is_too_large(boston_answers: Answers) -> None:
+    rows = [boston_answers.predictor.schema.example_row()] * 101
     with pytest.raises(RequestTooLargeError, match="more than 100 houses"):
-        boston_codec.answer_v1(json.dumps(rows).encode())
+        boston_answers.v1(json.dumps(rows).encode())
 
 
-# -- properties: rows from the stored schema pass, one bad field is named ------------------------
+# -- properties: one judge for the API and for batch files ---------------------------------------
+
+KINDS: dict[str, Kind] = {"area": "numeric", "rooms": "integer", "garden": "binary",
+                          "district": "categorical"}
+
+
+def small_schema(gaps: bool) -> Schema:
+    """A schema with one feature of every kind, each with gaps in training when `gaps`."""
+    def feature(name: str, kind: Kind) -> Feature:
+        extra: dict[str, Any] = {"categories": {"north": 40, "south": 20}} \
+            if kind == "categorical" else {"min": 0.0, "max": 9.0, "mean": 4.0, "std": 2.0,
+                                           "quantiles": {"p25": 2.0, "p50": 4.0, "p75": 6.0}}
+        return Feature(name=name, kind=kind, missing=3 if gaps else 0, **extra)
+
+    return Schema(features=tuple(feature(n, k) for n, k in KINDS.items()),
+                  target=Target(name="price"))
 
 
 def value_of(feature: Feature) -> st.SearchStrategy[Any]:
@@ -246,43 +169,112 @@ def rows_of(schema: Schema) -> st.SearchStrategy[list[dict[str, Any]]]:
 
 
 BAD_VALUES = {"numeric": ["ten", None, True, [1.0], {"v": 1}],
-              "integer": [2.5, "3", None, False],
+              "integer": [2.5, "3", None, False, 1.0000000001],
               "binary": [2, 0.5, -1, "1", True],
               "categorical": [3, None, 1.5, ["INLAND"]]}
 
 
-@pytest.mark.parametrize("codec_name", ["boston_codec", "california_codec"])
+@pytest.mark.parametrize("name", ["boston_answers", "california_answers"])
 @settings(max_examples=40, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_schema_rows_pass_and_one_bad_field_is_named(codec_name: str, data: st.DataObject,
+def test_schema_rows_pass_and_one_bad_field_is_named(name: str, data: st.DataObject,
                                                      request: pytest.FixtureRequest) -> None:
-    codec: Codec = request.getfixturevalue(codec_name)
-    rows = data.draw(rows_of(codec.schema))
-    body, n = codec.answer_v2(json.dumps({"instances": rows}).encode())
+    answers: Answers = request.getfixturevalue(name)
+    schema = answers.predictor.schema
+    rows = data.draw(rows_of(schema))
+    body, n = answers.v2(json.dumps({"instances": rows}).encode())
     assert n == len(rows) and len(json.loads(body)["predictions"]) == len(rows)
     row = data.draw(st.integers(0, len(rows) - 1))
-    feature = data.draw(st.sampled_from(codec.schema.features))
+    feature = data.draw(st.sampled_from(schema.features))
     bad = data.draw(st.sampled_from(BAD_VALUES[feature.kind]))
+    if bad is None and optional_feature(feature):
+        bad = "null is allowed here"
     rows[row] = rows[row] | {feature.name: bad}
     with pytest.raises(ValidationError, match=rf"^row {row}, field '{feature.name}': ") as err:
-        codec.answer_v1(json.dumps(rows).encode())
+        answers.v1(json.dumps(rows).encode())
     assert (err.value.row, err.value.field) == (row, feature.name)
+
+
+CSV_VALUES = {"numeric": ["ten", "", "1e999"], "integer": ["2.5", "x", ""],
+              "binary": ["2", "0.5", "yes", ""], "categorical": ["", "west"]}
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), gaps=st.booleans())
+def test_a_file_and_a_request_get_the_same_verdict_and_price(data: st.DataObject,
+                                                              gaps: bool) -> None:
+    """The same houses as a CSV file (batch scoring) and as JSON (the API): the same rows
+    refused for the same reason, the same prices and warnings for the others."""
+    schema = small_schema(gaps)
+    predictor = linear_predictor(schema)
+    answers = Answers(predictor, max_batch=100)
+    rows = data.draw(st.lists(st.fixed_dictionaries({
+        f.name: st.one_of(value_of(f).filter(lambda v: v == "" or str(v) == str(v).strip()),
+                          st.sampled_from(CSV_VALUES[f.kind]))
+        for f in schema.features}), min_size=1, max_size=6))
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(KINDS)
+    writer.writerows([_cell(row[n]) for n in KINDS] for row in rows)
+    frame = pd.read_csv(io.StringIO(text.getvalue()))
+    prices, houses = predictor.predict_columns(feature_columns(frame, schema))
+    for i in range(len(rows)):
+        house = {n: _json_value(frame, i, n) for n in KINDS}
+        house = {n: v for n, v in house.items() if v is not None or not gaps or n == "area"}
+        try:
+            body, _ = answers.v2(json.dumps({"instances": [house]}).encode())
+        except ValidationError as refused:
+            assert i in houses.errors, (house, refused)
+            assert houses.errors[i].field == refused.field
+            assert houses.errors[i].reason == refused.reason
+            continue
+        assert i not in houses.errors, (house, houses.errors[i])
+        [answer] = json.loads(body)["predictions"]
+        assert answer["price"] == pytest.approx(prices[i], rel=1e-12)
+        assert answer["warnings"] == houses.warnings()[i]
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _json_value(frame: pd.DataFrame, i: int, name: str) -> Any:
+    """What a client would send in JSON for the value the file holds."""
+    value = frame[name].iloc[i]
+    if pd.isna(value):
+        return None
+    if isinstance(value, str) and KINDS[name] != "categorical":
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if KINDS[name] == "categorical":
+        return str(value)
+    return value.item() if hasattr(value, "item") else value
+
+
+def linear_predictor(schema: Schema) -> Predictor:
+    """A real fitted preprocessing and a linear model over it, for a hand-made schema."""
+    rng = np.random.default_rng(0)
+    raw = np.column_stack([rng.uniform(0, 9, 50), rng.integers(0, 9, 50), rng.integers(0, 2, 50),
+                           rng.integers(0, 2, 50)]).astype(float)
+    pre = Preprocessor().fit(schema, raw)
+    model = LinearModel(coef=rng.normal(size=pre.n_outputs), intercept=100.0)
+    return Predictor(schema=schema, preprocessor=pre, model=model, meta={})
 
 
 @pytest.mark.parametrize("whole", [["rooms"], ["rooms", "garden"]])
 def test_whole_number_features_refuse_near_misses_however_many_there_are(
         whole: list[str]) -> None:
-    kinds: dict[str, Kind] = {"area": "numeric", "rooms": "integer", "garden": "binary"}
     schema = Schema(features=tuple(Feature(name=n, kind=k, min=0.0, max=9.0)
-                                   for n, k in kinds.items() if k == "numeric" or n in whole),
+                                   for n, k in KINDS.items() if k == "numeric" or n in whole),
                     target=Target(name="price"))
-    parser = BodyParser(schema, ApiTypes.build(schema, 10), 10)
+    rules = HouseRules(schema)
     house = {"area": 50.5, "rooms": 3.0, "garden": 1}
     good = [{k: v for k, v in house.items() if k in schema.names}] * 2
-    assert len(parser.parse(json.dumps(good).encode(), v2=False).rows) == 2
+    assert rules.rows(good).matrix.shape == (2, len(schema.names))
     for name in whole:
-        bad = [good[0], good[0] | {name: 1.0000000001}]
         with pytest.raises(ValidationError) as refused:
-            parser.parse(json.dumps(bad).encode(), v2=False)
+            rules.rows([good[0], good[0] | {name: 1.0000000001}])
         assert (refused.value.row, refused.value.field) == (1, name)

@@ -14,14 +14,14 @@ from estimator.errors import ConfigError, SchemaMismatchError
 from estimator.predictor import Predictor, load_predictor
 from estimator.registry import Registry, VersionInfo
 from estimator.training import raw_matrix, train
-from tests.conftest import CALIFORNIA, EXAMPLES, need
+from tests.conftest import CALIFORNIA, EXAMPLES
 from tests.test_data import messy_csv
 
 
 @pytest.mark.parametrize("name", ["seed_config_final.json", "seed_config_first.json",
                                   "seed_config_wide.json"])
 def test_article_configs_train_unchanged(tmp_path: Path, name: str) -> None:
-    cfg = config.load(need(EXAMPLES / name))
+    cfg = config.load(EXAMPLES / name)
     result = train(cfg, registry=tmp_path)
     assert result.version is not None
     assert result.version.name == "house_pricing_model"
@@ -103,7 +103,7 @@ def test_california_families(california_gbm: VersionInfo, tmp_path: Path) -> Non
     assert california_gbm.meta["metrics"]["test"]["rmse"] < 60_000
     cfg = config.validate({
         "name": "california-mlp",
-        "data": {"path": str(need(CALIFORNIA)), "target": "median_house_value"},
+        "data": {"path": str(CALIFORNIA), "target": "median_house_value"},
         "model": {"family": "mlp", "layers": [32, 16]},
         "training": {"epochs": 3, "batch_size": 256},
     })

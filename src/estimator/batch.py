@@ -1,10 +1,11 @@
 """Batch estimates: score a CSV or Parquet file of any size, chunk by chunk.
 
-Reading and writing use pandas and pyarrow; each chunk is checked and
-priced by the same NumPy-only `Predictor` the service uses. Rows that fail
-validation go to an errors file with their row number and reason; the
-run goes on. Outputs are written to temporary names and renamed at the
-end, so a failed run leaves no half-written file behind.
+Reading and writing use pandas and pyarrow; each chunk is checked by the
+same rules as the service's requests (`estimator.validation`) and priced
+by the same NumPy-only `Predictor`. Rows that fail validation go to an
+errors file with their row number and reason; the run goes on. Outputs
+are written to temporary names and renamed at the end, so a failed run
+leaves no half-written file behind.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from estimator.data.sources import read_table
-from estimator.errors import DataError, ValidationError
+from estimator.data.sources import feature_columns, read_table
+from estimator.errors import DataError
 from estimator.predictor import Predictor
 
 PARQUET = (".parquet", ".pq")
@@ -109,16 +110,10 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
             errors.writerow(["row", "line", "field", "reason"])
             for chunk in _chunks(src, chunk_size):
                 chunk.columns = [str(c) for c in chunk.columns]
-                columns = {c: chunk[c].to_numpy() for c in predictor.schema.names
-                           if c in chunk.columns}
-                try:
-                    prices, encoded = predictor.predict_columns(columns, row_offset=offset)
-                except ValidationError as err:
-                    missing = [c for c in predictor.schema.names if c not in chunk.columns]
-                    raise DataError(f"Input file '{src}' lacks feature columns {missing}.",
-                                    path=str(src), column=err.field) from None
-                for row in sorted(encoded.errors):
-                    e = encoded.errors[row]
+                columns = feature_columns(chunk, predictor.schema, source=f"Input file '{src}'")
+                prices, houses = predictor.predict_columns(columns, row_offset=offset)
+                for row in sorted(houses.errors):
+                    e = houses.errors[row]
                     errors.writerow([row, row + 2, e.field, e.reason])
                 good = ~np.isnan(prices)
                 out = chunk.loc[good].copy()
@@ -126,8 +121,8 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
                 if len(out) or offset == 0:
                     writer.write(out)
                 scored += int(good.sum())
-                refused += len(encoded.errors)
-                unknown += len(encoded.unknown)
+                refused += len(houses.errors)
+                unknown += sum(note.kind == "unseen" for note in houses.notes)
                 offset += len(chunk)
         ok = True
     finally:

@@ -1,170 +1,25 @@
-"""Turning rows into model inputs, the same way in training and in serving.
+"""Turning raw matrices into model inputs, the same way in training and in serving.
 
-Two steps, both NumPy only:
-
-1. `encode` checks raw columns against the schema and packs them into one
-   float matrix: numbers as they are, categories as their index in the
-   schema (-1 for a value never seen, NaN for a missing one).
-2. `Preprocessor` is fitted on the training split only and then imputes,
-   standardises and one-hot encodes that matrix (with an unknown slot per
-   categorical feature), adding derived columns when the config asks for
-   them (`estimator.derived`). It is saved as JSON next to the weights.
+`estimator.validation` checks houses and packs them into one raw matrix
+(numbers as they are, categories as their index in the schema, -1 for a
+value never seen, NaN for a gap). `Preprocessor` is fitted on the training
+split only and then imputes, standardises and one-hot encodes that matrix
+(with an unknown slot per categorical feature), adding derived columns when
+the config asks for them (`estimator.derived`). It is saved as JSON next to
+the weights, and NumPy alone applies it.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from estimator import derived
-from estimator.errors import ValidationError
-from estimator.schema import Feature, Schema
+from estimator.schema import Schema
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
-
-
-@dataclass
-class Encoded:
-    """A raw matrix and what was wrong with its rows.
-
-    `errors` maps a row index to its first problem; such rows hold NaN and
-    must not be predicted. `unknown` lists categorical values never seen
-    in training (they go to the unknown slot, with a warning).
-    """
-
-    matrix: FloatArray
-    errors: dict[int, ValidationError] = field(default_factory=dict)
-    unknown: list[tuple[int, str, str]] = field(default_factory=list)
-
-    def raise_first(self) -> None:
-        if self.errors:
-            raise self.errors[min(self.errors)]
-
-
-def _number_or_error(value: Any, parse_strings: bool) -> float | str:
-    """A float, or the reason the value is not one."""
-    if value is None:
-        return math.nan
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float | np.integer | np.floating):
-        return float(value)
-    if isinstance(value, str):
-        if parse_strings:
-            text = value.strip()
-            if text in ("", "NA", "NaN", "nan", "null", "None"):
-                return math.nan
-            try:
-                return float(text)
-            except ValueError:
-                pass
-        return f"expected a number, got {value!r}"
-    return f"expected a number, got {type(value).__name__}"
-
-
-def _numeric_column(feature: Feature, col: Any, row_offset: int, allow_missing: bool,
-                    parse_strings: bool, errors: dict[int, ValidationError]) -> FloatArray:
-    if isinstance(col, np.ndarray):
-        arr = col
-    elif all(type(v) is float or type(v) is int for v in col):
-        arr = np.asarray(col, dtype=np.float64)
-    else:
-        arr = np.asarray(col, dtype=object)
-    if arr.dtype.kind in "fiub":
-        values = arr.astype(np.float64)
-    else:
-        values = np.empty(len(arr), dtype=np.float64)
-        for i, v in enumerate(arr):
-            got = _number_or_error(v, parse_strings)
-            if isinstance(got, str):
-                errors.setdefault(i, ValidationError(got, row=i + row_offset, field=feature.name,
-                                                     value=v))
-                values[i] = math.nan
-            else:
-                values[i] = got
-    def flag(mask: np.ndarray[Any, Any], reason: str) -> None:
-        for pos in np.flatnonzero(mask).tolist():
-            errors.setdefault(pos, ValidationError(
-                reason.format(value=float(values[pos])), row=pos + row_offset, field=feature.name,
-                value=None if np.isnan(values[pos]) else float(values[pos])))
-
-    nan = np.isnan(values)
-    if not allow_missing:
-        flag(nan, "a value is required (got null or NaN)")
-    inf = np.isinf(values)
-    flag(inf, "must be a finite number, got {value}")
-    present = ~nan & ~inf
-    if feature.kind == "integer":
-        flag(present & (np.mod(np.where(present, values, 0.0), 1) != 0),
-             "must be a whole number, got {value!r}")
-    elif feature.kind == "binary":
-        flag(present & ~np.isin(values, (0.0, 1.0)), "must be 0 or 1, got {value!r}")
-    values[inf] = np.nan
-    return values
-
-
-def _category_column(feature: Feature, col: Any, row_offset: int, allow_missing: bool,
-                     errors: dict[int, ValidationError],
-                     unknown: list[tuple[int, str, str]]) -> FloatArray:
-    index = {c: float(i) for i, c in enumerate(feature.categories)}
-    values = np.empty(len(col), dtype=np.float64)
-    for i, v in enumerate(col):
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            values[i] = math.nan
-            if not allow_missing:
-                errors.setdefault(i, ValidationError("a value is required (got null)",
-                                                     row=i + row_offset, field=feature.name))
-            continue
-        key = v if isinstance(v, str) else str(v)
-        code = index.get(key)
-        if code is None:
-            unknown.append((i + row_offset, feature.name, key))
-            code = -1.0
-        values[i] = code
-    return values
-
-
-def encode(schema: Schema, columns: Mapping[str, Sequence[Any] | np.ndarray], *,
-           allow_missing: bool = True, parse_strings: bool = False,
-           row_offset: int = 0) -> Encoded:
-    """Check columns against the schema and pack them into one raw matrix.
-
-    Every feature must be present as a column; extra columns are ignored
-    here (the API refuses them earlier, batch files may carry ids).
-    Raises ValidationError when a feature column is missing altogether.
-    """
-    missing = [f.name for f in schema.features if f.name not in columns]
-    if missing:
-        raise ValidationError(f"missing feature columns {missing}", field=missing[0])
-    n = len(columns[schema.features[0].name]) if schema.features else 0
-    matrix = np.empty((n, len(schema.features)), dtype=np.float64)
-    errors: dict[int, ValidationError] = {}
-    unknown: list[tuple[int, str, str]] = []
-    for j, feat in enumerate(schema.features):
-        col = columns[feat.name]
-        if feat.kind == "categorical":
-            matrix[:, j] = _category_column(feat, col, row_offset, allow_missing, errors, unknown)
-        else:
-            matrix[:, j] = _numeric_column(feat, col, row_offset, allow_missing, parse_strings,
-                                           errors)
-    # Errors were keyed by position within this chunk; report them by absolute row.
-    shifted = {i + row_offset: e for i, e in errors.items()}
-    return Encoded(matrix=matrix, errors=shifted, unknown=unknown)
-
-
-def encode_rows(schema: Schema, rows: Sequence[Mapping[str, Any]], *,
-                allow_missing: bool = False) -> Encoded:
-    """Encode a list of row objects, as an API request carries them."""
-    columns = {f.name: [row.get(f.name) for row in rows] for f in schema.features}
-    for i, row in enumerate(rows):
-        absent = [f.name for f in schema.features if f.name not in row]
-        if absent:
-            raise ValidationError("field required", row=i, field=absent[0])
-    return encode(schema, columns, allow_missing=allow_missing)
 
 
 @dataclass
@@ -287,23 +142,11 @@ class Preprocessor:
             out[:, plan.derived_at:] = (extra - plan.derived_mean) / plan.derived_scale
         return out
 
-    def affine(self) -> tuple[FloatArray, FloatArray] | None:
-        """`(shift, scale)` when `transform` of complete rows is `(x - shift) / scale`, else None.
-
-        A model can then take raw rows by folding the map into its first layer.
-        """
-        plan = self._compiled()
-        return (plan.mean, plan.scale) if plan.affine_only else None
-
     def transform_target(self, y: FloatArray) -> FloatArray:
         return np.log1p(y) if self.log_target else y
 
     def inverse_target(self, y: FloatArray) -> FloatArray:
         return np.expm1(y) if self.log_target else y
-
-    def inverse_price(self, y: float) -> float:
-        """`inverse_target` of one value."""
-        return math.expm1(y) if self.log_target else y
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from estimator.errors import ModelLoadError
-from estimator.features import Encoded, FloatArray, Preprocessor, encode, encode_rows
+from estimator.features import FloatArray, Preprocessor
 from estimator.models import Model, load_model
 from estimator.schema import Schema
+from estimator.validation import HouseRules, Houses
 
 SCHEMA_FILE = "schema.json"
 PREPROCESSING_FILE = "preprocessing.json"
@@ -45,6 +46,7 @@ class Predictor:
     preprocessor: Preprocessor
     model: Model
     meta: dict[str, Any]
+    rules: HouseRules = field(init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -92,53 +94,31 @@ class Predictor:
         return cls(schema=schema, preprocessor=pre, model=model, meta=meta)
 
     def __post_init__(self) -> None:
-        self._direct = _direct_model(self.model, self.preprocessor)
-        self._one: Callable[[tuple[float, ...]], float] | None = getattr(
-            self._direct, "predict_one", None)
+        self.rules = HouseRules(self.schema, fills=self.preprocessor.fill_)
 
-    def predict_matrix(self, raw: FloatArray, complete: bool = False) -> FloatArray:
-        """Prices for a raw matrix from `features.encode`, in one vectorised call.
+    def predict_matrix(self, raw: FloatArray) -> FloatArray:
+        """Prices for a raw matrix packed by `validation`, gaps imputed as in training.
 
-        `complete` promises that no value is missing (the service has validated
-        every row), which spares looking for one.
+        Every path (the service, batch scoring, evaluation) prices here, so
+        a price cannot depend on which of them computed it.
         """
-        if self._direct is not None and (complete or not np.isnan(raw).any()):
-            return self.preprocessor.inverse_target(self._direct.predict(raw))
         x = self.preprocessor.transform(raw)
         return self.preprocessor.inverse_target(self.model.predict(x))
 
-    def predict_one(self, values: Sequence[float]) -> float:
-        """The price of one complete house, its values in schema order.
-
-        Where the model can take a plain vector (an MLP on standardised
-        features), this skips building a matrix; otherwise it is
-        `predict_matrix` of one row.
-        """
-        if self._one is not None:
-            return self.preprocessor.inverse_price(self._one(tuple(values)))
-        return float(self.predict_matrix(np.array([values], dtype=np.float64), complete=True)[0])
-
-    def encode_rows(self, rows: Sequence[Mapping[str, Any]]) -> Encoded:
-        return encode_rows(self.schema, rows, allow_missing=False)
-
     def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> FloatArray:
         """Prices for row objects; raises ValidationError naming the first bad row and field."""
-        encoded = self.encode_rows(rows)
-        encoded.raise_first()
-        return self.predict_matrix(encoded.matrix)
+        return self.predict_matrix(self.rules.rows(rows).matrix)
 
-    def predict_columns(self, columns: Mapping[str, Any], *, row_offset: int = 0,
-                        allow_missing: bool = True) -> tuple[FloatArray, Encoded]:
-        """Prices for columns (a batch file's chunk); bad rows get NaN and an entry in errors."""
-        encoded = encode(self.schema, columns, allow_missing=allow_missing, parse_strings=True,
-                         row_offset=row_offset)
-        prices = np.full(encoded.matrix.shape[0], np.nan)
-        good = np.ones(encoded.matrix.shape[0], dtype=bool)
-        for row in encoded.errors:
-            good[row - row_offset] = False
+    def predict_columns(self, columns: Mapping[str, list[Any]], *,
+                        row_offset: int = 0) -> tuple[FloatArray, Houses]:
+        """Prices for columns (a batch file's chunk); a refused row gets NaN and an error."""
+        houses = self.rules.columns(columns, row_offset=row_offset)
+        prices = np.full(houses.matrix.shape[0], np.nan)
+        good = np.ones(houses.matrix.shape[0], dtype=bool)
+        good[[row - row_offset for row in houses.errors]] = False
         if good.any():
-            prices[good] = self.predict_matrix(encoded.matrix[good])
-        return prices, encoded
+            prices[good] = self.predict_matrix(houses.matrix[good])
+        return prices, houses
 
 
 def load_predictor(ref_or_folder: str | Path, registry: str | Path | None = None) -> Predictor:
@@ -149,15 +129,3 @@ def load_predictor(ref_or_folder: str | Path, registry: str | Path | None = None
     from estimator.registry import Registry
 
     return Predictor.load(Registry(registry).resolve(str(ref_or_folder)).path)
-
-
-def _direct_model(model: Model, pre: Preprocessor) -> Model | None:
-    """The model with the standardisation folded into its first layer, where both allow it.
-
-    Every caller of `predict_matrix` (the service, batch scoring, evaluation)
-    takes this path for complete rows, so prices agree whichever computed them;
-    it spares a single-house request the transform's operations.
-    """
-    affine = pre.affine()
-    fold = getattr(model, "fold_input", None)
-    return fold(*affine) if affine is not None and fold is not None else None

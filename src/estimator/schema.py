@@ -52,10 +52,16 @@ class Target:
 
 @dataclass(frozen=True)
 class Schema:
-    """Features in model order, and the target they predict."""
+    """Features in model order, the target they predict, and a typical training house.
+
+    `example` is a real row of the training data (see `data.infer`), so that
+    the documented example is a house that exists; versions saved before it
+    was recorded fall back to each feature's typical value.
+    """
 
     features: tuple[Feature, ...]
     target: Target
+    example: dict[str, float | int | str] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -68,10 +74,13 @@ class Schema:
         raise KeyError(name)
 
     def example_row(self) -> dict[str, float | int | str]:
+        if self.example:
+            return dict(self.example)
         return {f.name: f.example for f in self.features}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"features": [asdict(f) for f in self.features], "target": asdict(self.target)}
+        return {"features": [asdict(f) for f in self.features], "target": asdict(self.target),
+                "example": self.example}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Schema:
@@ -79,4 +88,5 @@ class Schema:
         for f in feats:
             if f.kind not in KINDS:
                 raise ValueError(f"feature '{f.name}' has unknown kind {f.kind!r}")
-        return cls(features=feats, target=Target(**raw["target"]))
+        return cls(features=feats, target=Target(**raw["target"]),
+                   example=dict(raw.get("example", {})))

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from estimator.config import Config
-from estimator.data.sources import Dataset, load
+from estimator.data.sources import Dataset, feature_columns, load
 from estimator.errors import DataError, SchemaMismatchError
-from estimator.evaluation import kfold_indices, regression_metrics, summarise
-from estimator.features import FloatArray, Preprocessor, encode
+from estimator.evaluation import cross_validate, regression_metrics
+from estimator.features import FloatArray, Preprocessor
 from estimator.models import Curves, fit_model
 from estimator.predictor import (
     MODEL_DIR,
@@ -35,6 +35,7 @@ from estimator.predictor import (
 )
 from estimator.registry import Registry, VersionInfo
 from estimator.schema import Schema
+from estimator.validation import HouseRules
 
 # (task, step, total, metrics): "epoch", "round" or "fold" progress for a UI.
 TrainProgress = Callable[[str, int, int, dict[str, float]], None]
@@ -54,14 +55,17 @@ class TrainResult:
 
 
 def raw_matrix(schema: Schema, dataset: Dataset) -> FloatArray:
-    """The dataset packed by the same `encode` the predictor uses at serving time."""
-    columns = {f.name: dataset.frame[f.name].to_numpy() for f in schema.features}
-    encoded = encode(schema, columns, allow_missing=True)
-    if encoded.errors:
-        first = encoded.errors[min(encoded.errors)]
+    """The dataset checked and packed by the same rules the service applies to requests.
+
+    Raises DataError for the first row that does not fit the schema (new data
+    for a fine-tune, say).
+    """
+    houses = HouseRules(schema).columns(feature_columns(dataset.frame, schema))
+    if houses.errors:
+        first = houses.errors[min(houses.errors)]
         raise DataError(f"The data does not fit the model's schema: {first.message}.",
                         column=first.field)
-    return encoded.matrix
+    return houses.matrix
 
 
 def merge_schema(parent: Schema, new: Schema) -> Schema:
@@ -84,7 +88,7 @@ def merge_schema(parent: Schema, new: Schema) -> Schema:
             cats.update({c: n for c, n in cur.categories.items() if c not in cats})
             cur = type(cur)(**{**cur.__dict__, "categories": cats})
         feats.append(cur)
-    return Schema(features=tuple(feats), target=new.target)
+    return Schema(features=tuple(feats), target=new.target, example=new.example)
 
 
 def split_indices(n: int, test: float, validation: float, seed: int) -> tuple[Any, Any, Any]:
@@ -122,30 +126,6 @@ def fit(config: Config, schema: Schema, raw: FloatArray, y: FloatArray, train_id
         init=parent.model if parent is not None else None, to_price=pre.inverse_target,
         progress=lambda s, t, m: progress(task, s, t, m))
     return Predictor(schema=schema, preprocessor=pre, model=model, meta={}), curves
-
-
-def cross_validate(config: Config, dataset: Dataset, splits: int, repeats: int, *,
-                   progress: TrainProgress = _quiet) -> dict[str, Any]:
-    """Repeated k-fold over all rows; each fold fits its own preprocessing and model.
-
-    When the config asks for a validation share (early stopping), it is
-    carved out of each fold's training rows.
-    """
-    raw = raw_matrix(dataset.schema, dataset)
-    y = dataset.target
-    folds = []
-    pairs = kfold_indices(len(y), splits, repeats, config.split.seed)
-    for k, (train_idx, test_idx) in enumerate(pairs, start=1):
-        val_idx: Any = np.array([], dtype=int)
-        if config.split.validation > 0:
-            rng = np.random.default_rng(config.split.seed + k)
-            shuffled = rng.permutation(train_idx)
-            n_val = max(1, round(len(y) * config.split.validation))
-            val_idx, train_idx = shuffled[:n_val], shuffled[n_val:]
-        predictor, _ = fit(config, dataset.schema, raw, y, train_idx, val_idx)
-        folds.append(regression_metrics(y[test_idx], predictor.predict_matrix(raw[test_idx])))
-        progress("fold", k, len(pairs), {"mae": folds[-1]["mae"]})
-    return {**summarise(folds), "splits": splits, "repeats": repeats}
 
 
 def _libraries(family: str) -> dict[str, str]:
@@ -242,8 +222,13 @@ def train(config: Config, *, registry: Registry | str | Path | None = None,
                                                    predictor.predict_matrix(raw[val_idx]))
     folds = cv or sp.cv
     if folds:
-        metrics["cv"] = cross_validate(config, dataset, folds, repeats or sp.repeats,
-                                       progress=progress)
+        def fold_progress(fold: int, task: str, step: int, total: int,
+                          values: dict[str, float]) -> None:
+            if task == "fold":
+                progress(task, step, total, values)
+
+        metrics["cv"] = cross_validate(config, schema, raw, y, np.arange(len(y)), folds,
+                                       repeats or sp.repeats, progress=fold_progress)
     result = TrainResult(predictor=predictor, metrics=metrics, curves=curves,
                          notes=list(dataset.notes))
     if save:

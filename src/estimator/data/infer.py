@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -60,6 +62,37 @@ def infer_feature(name: str, col: pd.Series, description: str = "") -> Feature:
     )
 
 
+def typical_row(frame: pd.DataFrame, features: tuple[Feature, ...]) -> dict[str, Any]:
+    """The real row nearest the middle of the data: the median row.
+
+    Among rows with no gap, the one whose numbers sit closest to their medians
+    (in standard deviations) and whose categories are most often the commonest.
+    A row that exists is a better example than a patchwork of typical values,
+    which can combine categories no house has together.
+    """
+    complete = frame.dropna()
+    if complete.empty:
+        complete = frame
+    distance = np.zeros(len(complete))
+    for f in features:
+        col = complete[f.name]
+        if f.kind == "categorical":
+            distance += (col.astype(str) != f.example).to_numpy(dtype=float)
+        elif f.std:
+            values = col.to_numpy(dtype=np.float64)
+            distance += np.nan_to_num(np.abs(values - f.quantiles.get("p50", 0.0)) / f.std,
+                                      nan=10.0)
+    row = complete.iloc[int(np.argmin(distance))]
+    out: dict[str, Any] = {}
+    for f in features:
+        value = row[f.name]
+        if pd.isna(value):
+            continue
+        out[f.name] = (str(value) if f.kind == "categorical" else
+                       int(value) if f.kind in ("integer", "binary") else float(value))
+    return out
+
+
 def infer_schema(frame: pd.DataFrame, y: np.ndarray, target: str,
                  descriptions: dict[str, str]) -> Schema:
     """The schema of a features table and its target, in column order."""
@@ -67,4 +100,4 @@ def infer_schema(frame: pd.DataFrame, y: np.ndarray, target: str,
                   for c in frame.columns)
     tgt = Target(name=target, description=descriptions.get(target, ""), min=float(y.min()),
                  max=float(y.max()), mean=float(y.mean()), std=float(y.std()))
-    return Schema(features=feats, target=tgt)
+    return Schema(features=feats, target=tgt, example=typical_row(frame, feats))

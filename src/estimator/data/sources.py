@@ -67,6 +67,34 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"Data file '{p}' cannot be parsed: {first}.", path=str(p)) from None
 
 
+def feature_columns(frame: pd.DataFrame, schema: Schema,
+                    source: str = "The data") -> dict[str, list[Any]]:
+    """A table's feature columns as the validator takes them: lists, a gap as None.
+
+    A file holds text where JSON holds types, so the decoding is done here: a
+    number column that pandas read as text (because of one stray word) is
+    parsed, leaving the words for the validator to name; true/false become
+    1 and 0; a category written as a number becomes its text.
+    Raises DataError naming the feature columns the table lacks.
+    """
+    missing = [name for name in schema.names if name not in frame.columns]
+    if missing:
+        raise DataError(f"{source} lacks feature columns {missing}.", column=missing[0])
+    out: dict[str, list[Any]] = {}
+    for feature in schema.features:
+        col = frame[feature.name]
+        present = col.notna()
+        if feature.kind == "categorical":
+            col = col.where(~present, col.astype(str))
+        elif pd.api.types.is_bool_dtype(col):
+            col = col.astype(float)
+        elif not pd.api.types.is_numeric_dtype(col):
+            parsed = pd.to_numeric(col, errors="coerce")
+            col = parsed.astype(object).where(parsed.notna() | ~present, col)
+        out[feature.name] = col.astype(object).where(present, None).tolist()
+    return out
+
+
 def _file_fingerprint(path: Path, frame: pd.DataFrame) -> dict[str, Any]:
     digest = hashlib.sha256()
     with path.open("rb") as fh:

@@ -16,11 +16,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
-from importlib.util import find_spec
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from estimator.serving import handlers
@@ -36,13 +36,15 @@ House-price estimates from a registered model.
   with every feature below; the answer holds the houses as sent and one
   `Prediction price i` per house, in order.
 * **POST {v2}**: the same houses under `instances`; the answer names the model
-  version, gives each estimate an id, and warns about values far outside what
-  the model saw in training or categories it never saw.
+  version and gives each estimate an id and its warnings: a gap imputed as in
+  training, a value far outside what the model saw, a category it never saw.
 * **GET /v1/models**: the served version, its test metrics and feature schema.
 
-Every answer to a prediction carries the headers `X-Model-Name` and
-`X-Model-Version`. A refused request answers `{{"error", "row", "field",
-"message"}}` naming the house (row, from 0) and the feature at fault.
+A feature that had gaps in the training data may be null or left out (its
+description says so); every other feature is required. Every answer to a
+prediction carries the headers `X-Model-Name` and `X-Model-Version`. A
+refused request answers `{{"error", "row", "field", "message"}}` naming the
+house (row, from 0) and the feature at fault.
 
 Served now: **{model}**.
 """
@@ -66,10 +68,6 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     """The FastAPI app serving the model the settings name (or the holder already holds)."""
     settings = settings or Settings()
     _configure_logging(settings.log_level)
-    if find_spec("estimator._speedups") is None:
-        logging.getLogger("estimator.serving").warning(
-            "the package was installed without a C compiler: one-house requests go through "
-            "NumPy and Python instead of its compiled steps, several times slower")
     holder = holder or ModelHolder(settings)
     metrics = Metrics()
     holder.listeners.append(metrics.served)
@@ -88,9 +86,10 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
             finally:
                 holder.stop()
 
-    app = FastAPI(title="Estimator", version=_package_version(), lifespan=lifespan,
-                  description="House-price estimates from a registered model.",
-                  **_telemetry(settings.otel))
+    # /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN.
+    app = FastAPIOffline(title="Estimator", version=_package_version(), lifespan=lifespan,
+                         description="House-price estimates from a registered model.",
+                         **_telemetry(settings.otel))
     app.state.holder = holder
     app.state.settings = settings
     app.state.metrics = metrics
@@ -137,7 +136,7 @@ def openapi_document(app: FastAPI, holder: ModelHolder) -> dict[str, Any]:
     spec = get_openapi(title=app.title, version=app.version, routes=app.routes,
                        description=DESCRIPTION.format(v1=V1_PATH, v2=V2_PATH, model=model))
     if served is not None:
-        types = served.codec.types
+        types = served.answers.types
         spec.setdefault("components", {}).setdefault("schemas", {}).update(types.components())
         _body(spec, V1_PATH, types.v1_body_schema(), [types.example], "PredictionsV1Public")
         _body(spec, V2_PATH, {"$ref": "#/components/schemas/PredictRequestV2"},

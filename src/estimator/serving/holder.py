@@ -1,7 +1,7 @@
 """The served model version, switched without a restart.
 
-The holder keeps one `Served` bundle (predictor, generated request types,
-answer headers) behind a single reference. Requests read it once and use
+The holder keeps one `Served` bundle (predictor, generated request types)
+behind a single reference. Requests read it once and use
 that bundle to the end, so an answer is always computed and labelled by
 one version. A background thread looks at the served alias every few
 seconds; when it names another version, that version is loaded on the side
@@ -16,12 +16,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 
 from estimator.errors import EstimatorError, ModelLoadError
 from estimator.predictor import Predictor
-from estimator.serving.codec import Codec
+from estimator.serving.answers import Answers
 from estimator.serving.handlers import NotReadyError
 from estimator.serving.settings import Settings
 from estimator.serving.source import ModelSource, source_from
@@ -34,7 +33,7 @@ class Served:
     """One loaded version and everything derived from it."""
 
     predictor: Predictor
-    codec: Codec
+    answers: Answers
     path: Path
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(
         timespec="seconds"))
@@ -50,12 +49,6 @@ class Served:
     @property
     def headers(self) -> dict[str, str]:
         return {"X-Model-Name": self.name, "X-Model-Version": self.version}
-
-    @cached_property
-    def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        """The same headers and the JSON content type, encoded once for every answer."""
-        return [(b"content-type", b"application/json"),
-                *[(k.lower().encode(), v.encode("latin-1")) for k, v in self.headers.items()]]
 
 
 def _signature(predictor: Predictor) -> list[tuple[str, str]]:
@@ -128,7 +121,7 @@ class ModelHolder:
         return self._bundle(predictor, path)
 
     def _bundle(self, predictor: Predictor, path: Path) -> Served:
-        return Served(predictor=predictor, codec=Codec(predictor, self.settings.max_batch),
+        return Served(predictor=predictor, answers=Answers(predictor, self.settings.max_batch),
                       path=path)
 
     def _switch(self, served: Served) -> None:

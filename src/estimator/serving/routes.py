@@ -1,26 +1,22 @@
 """The HTTP routes: thin shells that read a body, ask the served bundle, and answer.
 
-Prediction routes read the raw body themselves (with a size limit) and hand
-it to the served version's codec, which validates it in one call; their
-request and answer schemas are added to the OpenAPI document from the
-served feature schema (see `app.openapi_document`).
+Prediction routes read the raw body themselves (with a size limit), since
+the request type belongs to the version being served and changes with it,
+and hand it to that version's `Answers`; their request and answer schemas
+are added to the OpenAPI document from the served feature schema (see
+`app.openapi_document`).
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Match
-from starlette.types import Scope
 
 from estimator.registry import Registry
 from estimator.serving.handlers import RequestTooLargeError, UnauthorizedError
@@ -81,84 +77,41 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-class _Answer(Response):
-    """A JSON answer whose other headers (type, model name and version) were encoded once
-    per version: Starlette's `init_headers` would build them again for every request."""
-
-    def __init__(self, content: bytes, served: Served) -> None:
-        self._fixed = served.raw_headers
-        super().__init__(content)
-
-    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
-        self.raw_headers = [(b"content-length", str(len(self.body)).encode()), *self._fixed]
+def _answer(content: bytes, served: Served) -> Response:
+    return Response(content, media_type="application/json", headers=served.headers)
 
 
 def _ref(served: Served | None) -> dict[str, str] | None:
     return {"name": served.name, "version": served.version} if served is not None else None
 
 
-class StaticPathRoute(APIRoute):
-    """A FastAPI route that refuses another path with one string comparison.
-
-    The router asks every route in turn whether it matches, and FastAPI's
-    own answer costs a request about as much as parsing a small body; a
-    path without parameters (under no root path) can say no at once.
-    """
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if "{" not in self.path and not scope.get("root_path") and scope.get("path") != self.path:
-            return Match.NONE, {}
-        return super().matches(scope)
-
-
 def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
                    metrics: Metrics) -> None:
-    """Predictions, then health, readiness, the model's description and metrics.
-
-    Every route checked before the one a request is for costs it a failed
-    match, so the prediction routes come first. They are added to the app
-    itself: FastAPI (since 0.137) resolves the routes of an included router
-    through one more layer on every request, about a fifth of the time of a
-    one-house request here. With `benchmark_routes`, the benchmark's baseline
-    is matched first of all, so that it pays no route check the prediction
-    routes skip.
-    """
+    """Predictions, then health, readiness, the model's description and metrics."""
     limit = settings.max_body_bytes
     rows = metrics.rows
-    rows.update({V1_PATH: 0, V2_PATH: 0})  # both series exist from the start
-    app.router.route_class = StaticPathRoute
-
-    if settings.benchmark_routes:
-        @app.post("/v1/baseline", include_in_schema=False)
-        async def baseline(request: Request) -> Response:
-            """Parses the same body as the prediction routes and answers a constant."""
-            orjson.loads(await read_body(request, limit))
-            return Response(b'{"ok":true}', media_type="application/json")
+    for path in (V1_PATH, V2_PATH):
+        rows.labels(path)  # both series exist from the start
 
     @app.post(V1_PATH, tags=["predict"], summary="Estimate prices (the article's API)",
               responses=_errors(400, 413, 422, 503))
     async def predict_v1(request: Request) -> Response:
         """Send a JSON list of houses; get them back with one `Prediction price i` each."""
         served = holder.require()
-        content, n = served.codec.answer_v1(await read_body(request, limit))
-        rows[V1_PATH] += n
-        return _Answer(content, served)
+        content, n = served.answers.v1(await read_body(request, limit))
+        rows.labels(V1_PATH).inc(n)
+        return _answer(content, served)
 
     @app.post(V2_PATH, tags=["predict"], summary="Estimate prices, with ids and warnings",
               responses=_errors(400, 413, 422, 503))
     async def predict_v2(request: Request) -> Response:
-        """Send `{"instances": [...]}`; get the model's name and version, an id and a price per
-        house, and warnings for values far outside the training range or unseen categories."""
+        """Send `{"instances": [...]}`; get the model's name and version, and for each house an
+        id, a price and warnings (gaps imputed, values far outside the training range, unseen
+        categories)."""
         served = holder.require()
-        content, n = served.codec.answer_v2(await read_body(request, limit))
-        rows[V2_PATH] += n
-        return _Answer(content, served)
-
-    if settings.benchmark_routes:
-        @app.post("/v1/baseline/typed", include_in_schema=False)
-        async def baseline_typed(houses: list[dict[str, float | int | str]]) -> dict[str, bool]:
-            """The idiomatic FastAPI route (a typed body), answering a constant."""
-            return {"ok": True}
+        content, n = served.answers.v2(await read_body(request, limit))
+        rows.labels(V2_PATH).inc(n)
+        return _answer(content, served)
 
     @app.get("/health", response_model=HealthPublic, tags=["service"])
     async def health() -> dict[str, Any]:

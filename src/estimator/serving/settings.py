@@ -41,8 +41,6 @@ class Settings(BaseSettings):
     otel: bool = Field(False, description="FastAPI's native OpenTelemetry spans, metrics and "
                        "logs, exported where the OTEL_* variables say.")
     log_level: str = "info"
-    benchmark_routes: bool = Field(False, description="Serve POST /v1/baseline and "
-                                   "/v1/baseline/typed, the references of benchmarks/serving.py.")
 
     @field_validator("admin_token")
     @classmethod

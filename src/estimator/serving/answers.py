@@ -1,0 +1,116 @@
+"""The request path: a JSON body in, validated once, priced once, answered once.
+
+pydantic validates the whole body from bytes in one call with the types
+generated from the served schema (`validation`, `schemas`); the houses are
+packed into one raw matrix and priced by `Predictor.predict_matrix`, the
+same call batch scoring makes; the answer is serialised once with orjson.
+Nothing here imports pandas or PyTorch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+import orjson
+import pydantic_core
+
+from estimator.errors import ValidationError
+from estimator.predictor import Predictor
+from estimator.serving.handlers import InvalidJSONError, RequestTooLargeError
+from estimator.serving.schemas import ApiTypes
+from estimator.validation import Houses
+
+
+class Answers:
+    """The v1 and v2 answers of one loaded version."""
+
+    def __init__(self, predictor: Predictor, max_batch: int) -> None:
+        self.predictor = predictor
+        self.rules = predictor.rules
+        self.max_batch = max_batch
+        self.types = ApiTypes.build(self.rules, max_batch)
+        self._keys = [f"Prediction price {i}" for i in range(max_batch)]
+        self._model = {"name": predictor.name, "version": predictor.version}
+        feats = predictor.schema.features
+        self._centre = np.array([f.mean if f.mean is not None else np.nan for f in feats])
+        self._spread = np.array([f.std if f.std else np.nan for f in feats])
+
+    def v1(self, body: bytes) -> tuple[bytes, int]:
+        """The article's answer: the houses as sent and one `Prediction price i` each.
+
+        The houses are echoed as the bytes received, which were just
+        validated as JSON, rather than serialised again.
+        """
+        try:
+            rows = self.types.v1_body.validate_json(body)
+        except pydantic_core.ValidationError as err:
+            raise self._refusal(err, v2=False) from None
+        prices = self.price(self.rules.pack(rows))
+        predictions = [{k: p} for k, p in zip(self._keys, prices, strict=False)]
+        return b"".join((b'{"inputData":', body.strip(), b',"predictions":',
+                         orjson.dumps(predictions), b"}")), len(prices)
+
+    def v2(self, body: bytes) -> tuple[bytes, int]:
+        """The model's name and version, and per house an id, a price and its warnings."""
+        try:
+            request = self.types.v2_body.validate_json(body)
+        except pydantic_core.ValidationError as err:
+            raise self._refusal(err, v2=True) from None
+        houses = self.rules.pack(request["instances"])
+        prices = self.price(houses)
+        predictions = [{"id": uuid.uuid4().hex, "price": price, "warnings": warnings}
+                       for price, warnings in zip(prices, houses.warnings(), strict=True)]
+        return orjson.dumps({"model": self._model, "predictions": predictions}), len(prices)
+
+    def price(self, houses: Houses) -> list[float]:
+        """Prices of valid houses; a house the model cannot price finitely is refused."""
+        with np.errstate(over="ignore", invalid="ignore"):  # extremes are refused below
+            prices = self.predictor.predict_matrix(houses.matrix)
+        bad = np.flatnonzero(~np.isfinite(prices))
+        if bad.size:
+            row = int(bad[0])
+            with np.errstate(over="ignore", invalid="ignore"):
+                z = np.abs(houses.matrix[row] - self._centre) / self._spread
+            j = int(np.nanargmax(z)) if not np.isnan(z).all() else 0
+            raise ValidationError("the model cannot price this house: its values are too far "
+                                  "outside the range seen in training", row=row,
+                                  field=self.predictor.schema.names[j],
+                                  value=float(houses.matrix[row, j]))
+        result: list[float] = prices.tolist()
+        return result
+
+    def _refusal(self, err: pydantic_core.ValidationError, v2: bool) -> ValidationError:
+        """Our error for a refused body: the envelope's first fault, else the first house's."""
+        errors = err.errors(include_url=False)
+        if errors[0]["type"] == "json_invalid":
+            return InvalidJSONError(f"the body is not valid JSON ({errors[0]['ctx']['error']})")
+        depth = 1 if v2 else 0  # where a house's row sits in the location
+        for error in errors:
+            loc = error["loc"]
+            if v2 and (not loc or loc[0] != "instances" or (loc == ("instances",)
+                       and error["type"] == "missing")):
+                return self._envelope(error)
+            if len(loc) == depth:
+                return self._list(error["type"], "instances" if v2 else None)
+        return self.rules.first(err, skip=depth)
+
+    def _list(self, kind: str, field: str | None) -> ValidationError:
+        if kind == "too_short":
+            return ValidationError("the request holds no houses; send at least one", field=field)
+        if kind == "too_long":
+            return RequestTooLargeError(f"the request holds more than {self.max_batch} houses; "
+                                        "split it into smaller batches", field=field)
+        reason = "must be a JSON list of houses, each an object keyed by feature name"
+        return ValidationError(reason if field else f"the body {reason}", field=field)
+
+    @staticmethod
+    def _envelope(error: dict[str, Any] | Any) -> ValidationError:
+        loc, kind = error["loc"], error["type"]
+        if not loc:
+            return ValidationError('the body must be a JSON object: {"instances": [...]}')
+        reason = ("field required" if kind == "missing" else
+                  "is not allowed; the body holds 'instances' and 'explain'"
+                  if kind == "extra_forbidden" else "must be true or false")
+        return ValidationError(reason, field=str(loc[0]))

@@ -1,0 +1,310 @@
+"""The one judge of houses, generated from the feature schema and used by every path.
+
+The API (JSON bytes), `Predictor.predict_rows` (Python rows), batch scoring
+and training (columns of a table) all validate through the pydantic types
+built here, so a house gets the same verdict in the same words wherever it
+comes from: a `ValidationError` naming the row and the field. Valid houses
+are then packed into one raw matrix: numbers as they are, a category as its
+index in the schema (-1 for one never seen), NaN for a missing value.
+`Preprocessor.transform` turns that matrix into model inputs.
+
+    numeric      a finite number
+    integer      a whole number: 3 and 3.0 pass, 3.5 does not
+    binary       0 or 1
+    categorical  a string; a value never seen in training is priced as unknown
+    optional     a feature that had gaps in training may be null or absent;
+                 it is imputed as in training, with a warning
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, NamedTuple, NotRequired
+
+import numpy as np
+import pydantic_core
+from pydantic import AfterValidator, ConfigDict, Field, Strict, TypeAdapter
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
+
+from estimator.errors import ValidationError
+from estimator.schema import Feature, Schema
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+
+def _whole(value: float) -> float:
+    # pydantic's multiple_of forgives 2.0000000001; a count must be exact.
+    if not value.is_integer():
+        raise PydanticCustomError("whole_number", "not a whole number")
+    return value
+
+
+def _zero_or_one(value: float) -> float:
+    if value not in (0.0, 1.0):
+        raise PydanticCustomError("binary", "not 0 or 1")
+    return value
+
+
+def _num(value: float | None) -> str:
+    return "?" if value is None else f"{value:.6g}"
+
+
+def describe(feature: Feature) -> str:
+    """The help text of one feature (/docs, the web form): kind, meaning, observed range."""
+    text = feature.description.strip()
+    if text and not text.endswith("."):
+        text += "."
+    optional = (" May be null or left out: it had gaps in training and is imputed as there."
+                if optional_feature(feature) else "")
+    if feature.kind == "categorical":
+        cats = ", ".join(repr(c) for c in feature.categories)
+        return " ".join(part for part in (
+            f"Categorical: one of {cats}.", text, "A value never seen in training is accepted and "
+            "priced as an unknown category (with a warning).") if part) + optional
+    kind = {"numeric": "Numeric.", "integer": "Integer (3.0 is accepted, 3.5 is not).",
+            "binary": "Binary: 0 or 1."}[feature.kind]
+    seen = (f"Seen in training: {_num(feature.min)} to {_num(feature.max)}, median "
+            f"{_num(feature.quantiles.get('p50', feature.mean))}.")
+    return " ".join(part for part in (kind, text, seen) if part) + optional
+
+
+def optional_feature(feature: Feature) -> bool:
+    """A feature with gaps in the training data may have gaps in a request too."""
+    return feature.missing > 0
+
+
+def _as_integer(schema: dict[str, Any]) -> None:
+    schema["type"] = "integer"  # JSON Schema's integer admits 3.0 too
+
+
+def _as_binary(schema: dict[str, Any]) -> None:
+    schema["type"] = "integer"
+    schema["enum"] = [0, 1]
+
+
+def feature_type(feature: Feature) -> Any:
+    """The annotated type of one feature's value, with its documentation."""
+    if feature.kind == "categorical":
+        value: Any = Annotated[str, Strict()]
+    elif feature.kind == "numeric":
+        value = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+    else:
+        check = _zero_or_one if feature.kind == "binary" else _whole
+        shape = _as_binary if feature.kind == "binary" else _as_integer
+        value = Annotated[float, Strict(), AfterValidator(check),
+                          Field(allow_inf_nan=False, json_schema_extra=shape)]
+    examples = list(feature.categories) if feature.kind == "categorical" else [feature.example]
+    doc = Field(title=feature.name, description=describe(feature), examples=examples or None)
+    return Annotated[value | None if optional_feature(feature) else value, doc]
+
+
+def typed_dict(title: str, fields: dict[str, Any], **config: Any) -> Any:
+    """A TypedDict built at run time, so that a key may be any string ('living area')."""
+    make: Any = TypedDict
+    built = make(title, fields)
+    built.__pydantic_config__ = ConfigDict(title=title, **config)  # type: ignore[typeddict-item]
+    return built
+
+
+def house_type(schema: Schema) -> Any:
+    """`HouseIn`: one house keyed by feature name; unknown keys are refused."""
+    return typed_dict("HouseIn", {
+        f.name: NotRequired[feature_type(f)] if optional_feature(f) else feature_type(f)
+        for f in schema.features}, extra="forbid")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value).replace("nan", "NaN").replace("inf", "Infinity")
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+class Note(NamedTuple):
+    """A warning about one value of a valid house."""
+
+    row: int
+    field: str
+    kind: Literal["imputed", "unseen", "far"]
+    message: str
+
+
+@dataclass
+class Houses:
+    """Valid houses as one raw matrix, and what deserves a warning about each.
+
+    `errors` (columns only) maps a refused row to its first fault; its
+    matrix row is NaN and must not be priced. `notes` are the warnings:
+    gaps imputed, categories never seen, values far outside the training range.
+    """
+
+    matrix: FloatArray
+    notes: list[Note] = field(default_factory=list)
+    errors: dict[int, ValidationError] = field(default_factory=dict)
+
+    def warnings(self, row_offset: int = 0) -> list[list[dict[str, str]]]:
+        """The warnings of each row, in row order, as the API answers them."""
+        out: list[list[dict[str, str]]] = [[] for _ in range(self.matrix.shape[0])]
+        for note in self.notes:
+            out[note.row - row_offset].append({"field": note.field, "message": note.message})
+        return out
+
+
+def _far_bounds(feature: Feature) -> tuple[float, float]:
+    """Values beyond the observed range by more than the inter-quartile spread are 'far'."""
+    if feature.kind in ("categorical", "binary") or feature.min is None or feature.max is None:
+        return -math.inf, math.inf
+    q = feature.quantiles
+    spread = q.get("p75", 0.0) - q.get("p25", 0.0)
+    if spread <= 0:
+        spread = feature.max - feature.min
+    return feature.min - spread, feature.max + spread
+
+
+class HouseRules:
+    """Validation and packing for one schema; `fills` are the imputed values, for warnings."""
+
+    def __init__(self, schema: Schema, fills: Sequence[float] | None = None) -> None:
+        self.schema = schema
+        feats = schema.features
+        self.house = house_type(schema)
+        self.rows_adapter: TypeAdapter[Any] = TypeAdapter(list[self.house])  # type: ignore[name-defined]
+        self.columns_adapter: TypeAdapter[Any] = TypeAdapter(typed_dict("Columns", {
+            f.name: list[feature_type(f)] for f in feats}))  # type: ignore[misc]
+        self._names = schema.names
+        self._index = {f.name: j for j, f in enumerate(feats)}
+        self._codes = [{c: float(i) for i, c in enumerate(f.categories)}
+                       if f.kind == "categorical" else None for f in feats]
+        bounds = np.array([_far_bounds(f) for f in feats], dtype=np.float64).reshape(-1, 2)
+        self._low, self._high = bounds[:, 0], bounds[:, 1]
+        given: Sequence[float | None] = fills if fills is not None else [None] * len(feats)
+        self._fills = [self._filled(f, v) for f, v in zip(feats, given, strict=True)]
+
+    @staticmethod
+    def _filled(feature: Feature, value: float | None) -> str:
+        if value is None:
+            return "as in training"
+        if feature.kind == "categorical":
+            names = list(feature.categories)
+            return f"as in training, with {names[int(value)]!r}" if 0 <= value < len(names) \
+                else "as in training"
+        return f"as in training, with {value:.6g}"
+
+    # -- judging ----------------------------------------------------------------------------
+
+    def refusal(self, error: Mapping[str, Any], row_offset: int = 0) -> ValidationError:
+        """Our error for one pydantic complaint whose location starts at the house's row."""
+        kind, loc, value = error["type"], list(error["loc"]), error.get("input")
+        if not loc:
+            return ValidationError("the houses must be a JSON list, each house an object "
+                                   "keyed by feature name")
+        row = int(loc[0]) + row_offset
+        if len(loc) == 1:
+            return ValidationError("each house must be a JSON object keyed by feature name",
+                                   row=row, value=value)
+        name = str(loc[1])
+        if kind == "missing":
+            return ValidationError("field required", row=row, field=name)
+        if kind == "extra_forbidden":
+            return ValidationError(f"is not a feature of this model (features: "
+                                   f"{', '.join(self._names)})", row=row, field=name,
+                                   value=value)
+        return ValidationError(self.reason(self.schema.feature(name), value), row=row,
+                               field=name, value=value)
+
+    @staticmethod
+    def reason(feature: Feature, value: Any) -> str:
+        """What is wrong with a value the feature's type refused, in one wording."""
+        got = _shown(value)
+        if value is None:
+            return "a value is required, got null"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number, got {got}"
+        return {"numeric": f"must be a number, got {got}",
+                "integer": f"must be a whole number, got {got}",
+                "binary": f"must be 0 or 1, got {got}",
+                "categorical": f"must be a string (a category), got {got}"}[feature.kind]
+
+    def first(self, err: pydantic_core.ValidationError, skip: int = 0) -> ValidationError:
+        """The fault of the first refused house, its first feature in schema order.
+
+        `skip` drops leading location parts (an envelope key such as 'instances').
+        """
+        found = [{**e, "loc": e["loc"][skip:]} for e in err.errors(include_url=False)]
+        return min((self.refusal(e) for e in found), key=self._order)
+
+    def _order(self, err: ValidationError) -> tuple[int, int]:
+        return (err.row if err.row is not None else -1,
+                self._index.get(err.field or "", len(self._names)))
+
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> Houses:
+        """Validate and pack Python rows; raises ValidationError for the first fault."""
+        try:
+            valid = self.rows_adapter.validate_python(rows)
+        except pydantic_core.ValidationError as err:
+            raise self.first(err) from None
+        return self.pack(valid)
+
+    def columns(self, columns: Mapping[str, list[Any]], row_offset: int = 0) -> Houses:
+        """Validate and pack columns (a table's chunk, None for a gap); every feature must be
+        a column. A refused row is NaN in the matrix, its first fault in `errors`."""
+        n = len(columns[self._names[0]]) if self._names else 0
+        faults: dict[int, ValidationError] = {}
+        try:
+            self.columns_adapter.validate_python(columns)
+        except pydantic_core.ValidationError as err:
+            for e in err.errors(include_url=False):
+                name, row = e["loc"][0], int(e["loc"][1])
+                refused = self.refusal({**e, "loc": (row, name)}, row_offset)
+                if row not in faults or self._order(refused) < self._order(faults[row]):
+                    faults[row] = refused
+            columns = {name: [None if i in faults else v for i, v in enumerate(columns[name])]
+                       for name in self._names}
+        houses = self._pack_columns(columns, n, skip=faults)
+        houses.errors = {row + row_offset: refused for row, refused in faults.items()}
+        houses.notes = [note._replace(row=note.row + row_offset) for note in houses.notes]
+        return houses
+
+    # -- packing ----------------------------------------------------------------------------
+
+    def pack(self, houses: Sequence[Mapping[str, Any]]) -> Houses:
+        """The raw matrix of validated houses (None or absent for a gap)."""
+        columns = {name: [house.get(name) for house in houses] for name in self._names}
+        return self._pack_columns(columns, len(houses), skip={})
+
+    def _pack_columns(self, columns: Mapping[str, list[Any]], n: int,
+                      skip: Mapping[int, Any]) -> Houses:
+        matrix = np.empty((n, len(self._names)), dtype=np.float64)
+        notes: list[Note] = []
+        for j, name in enumerate(self._names):
+            col = columns[name]
+            codes = self._codes[j]
+            if codes is None:
+                matrix[:, j] = np.array(col, dtype=np.float64)
+                continue
+            values = [math.nan if v is None else codes.get(v, -1.0) for v in col]
+            matrix[:, j] = values
+            notes += [Note(i, name, "unseen", f"{col[i]!r} was never seen in training; priced "
+                           "as an unknown category") for i, code in enumerate(values) if code == -1]
+        gaps = np.isnan(matrix)
+        far = (matrix < self._low) | (matrix > self._high)
+        if gaps.any() or far.any():
+            for i, j in zip(*np.nonzero(gaps | far), strict=True):
+                if i in skip:
+                    continue
+                f = self.schema.features[j]
+                if gaps[i, j]:
+                    notes.append(Note(int(i), f.name, "imputed",
+                                      f"missing; imputed {self._fills[j]}"))
+                else:
+                    notes.append(Note(int(i), f.name, "far", (
+                        f"{matrix[i, j]:.6g} is far outside the range seen in training "
+                        f"({_num(f.min)} to {_num(f.max)}); the estimate is an extrapolation")))
+        notes.sort(key=lambda note: (note.row, self._index[note.field]))
+        return Houses(matrix=matrix, notes=notes)
