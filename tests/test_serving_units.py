@@ -218,7 +218,8 @@ def test_a_file_and_a_request_get_the_same_verdict_and_price(data: st.DataObject
     writer.writerow(KINDS)
     writer.writerows([_cell(row[n]) for n in KINDS] for row in rows)
     frame = pd.read_csv(io.StringIO(text.getvalue()))
-    prices, houses = predictor.predict_columns(feature_columns(frame, schema))
+    estimates, houses = predictor.predict_columns(feature_columns(frame, schema))
+    prices = estimates.price
     for i in range(len(rows)):
         house = {n: _json_value(frame, i, n) for n in KINDS}
         house = {n: v for n, v in house.items() if v is not None or not gaps or n == "area"}

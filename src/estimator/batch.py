@@ -91,14 +91,16 @@ class _Writer:
 
 def predict_file(predictor: Predictor, input_path: str | Path, output_path: str | Path, *,
                  errors_path: str | Path | None = None, chunk_size: int = 100_000,
-                 column: str | None = None) -> BatchSummary:
-    """Price every row of `input_path` into `output_path` (input columns + the estimate).
+                 column: str | None = None, level: float | None = None) -> BatchSummary:
+    """Price every row of `input_path` into `output_path`: the input columns, the estimate,
+    and the ends of its range at `level` where the version is calibrated.
 
     Raises DataError when the file cannot be read or lacks a feature column.
     """
     src, dst = Path(input_path), Path(output_path)
     err_path = Path(errors_path) if errors_path else dst.with_name(dst.stem + ".errors.csv")
-    name = column or f"predicted_{predictor.schema.target.name}"
+    target = predictor.schema.target.name
+    name = column or f"predicted_{target}"
     writer = _Writer(dst)
     err_tmp = err_path.with_name(f".{err_path.name}.partial")
     scored = refused = unknown = 0
@@ -111,13 +113,18 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
             for chunk in _chunks(src, chunk_size):
                 chunk.columns = [str(c) for c in chunk.columns]
                 columns = feature_columns(chunk, predictor.schema, source=f"Input file '{src}'")
-                prices, houses = predictor.predict_columns(columns, row_offset=offset)
+                estimates, houses = predictor.predict_columns(columns, row_offset=offset,
+                                                              level=level)
+                prices = estimates.price
                 for row in sorted(houses.errors):
                     e = houses.errors[row]
                     errors.writerow([row, row + 2, e.field, e.reason])
                 good = ~np.isnan(prices)
                 out = chunk.loc[good].copy()
                 out[name] = prices[good]
+                if estimates.lower is not None and estimates.upper is not None:
+                    out[f"lower_{target}"] = estimates.lower[good]
+                    out[f"upper_{target}"] = estimates.upper[good]
                 if len(out) or offset == 0:
                     writer.write(out)
                 scored += int(good.sum())
@@ -133,3 +140,26 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
             err_tmp.unlink()
     return BatchSummary(scored=scored, refused=refused, unknown_categories=unknown, output=dst,
                         errors=err_path if refused else None)
+
+
+def explain_file(predictor: Predictor, input_path: str | Path,
+                 level: float | None = None) -> list[dict[str, Any]]:
+    """Per row of a (small) file: its price and range, why (contributions, comparables), or
+    why it was refused. Raises DataError when the file cannot be read or lacks a feature."""
+    frame = read_table(Path(input_path))
+    frame.columns = [str(c) for c in frame.columns]
+    columns = feature_columns(frame, predictor.schema, source=f"Input file '{input_path}'")
+    estimates, houses = predictor.predict_columns(columns, level=level)
+    good = [i for i in range(len(frame)) if i not in houses.errors]
+    reasons = dict(zip(good, predictor.explain(houses.matrix[good]), strict=True)) if good else {}
+    warnings = houses.warnings()
+    out: list[dict[str, Any]] = []
+    for i in range(len(frame)):
+        if i in houses.errors:
+            out.append({"row": i, "error": houses.errors[i].message})
+            continue
+        entry: dict[str, Any] = {"row": i, "price": float(estimates.price[i])}
+        if estimates.lower is not None and estimates.upper is not None:
+            entry.update(lower=float(estimates.lower[i]), upper=float(estimates.upper[i]))
+        out.append({**entry, "warnings": warnings[i], **reasons[i]})
+    return out

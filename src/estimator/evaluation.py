@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,6 +11,7 @@ from estimator.features import FloatArray
 
 if TYPE_CHECKING:
     from estimator.config import Config
+    from estimator.predictor import Predictor
     from estimator.schema import Schema
 
 # (fold, task, step, total, metrics): the progress of one fold's training, then
@@ -59,34 +60,59 @@ def kfold_indices(n: int, splits: int, repeats: int, seed: int) -> list[tuple[An
     return list(rkf.split(np.arange(n)))
 
 
-def cross_validate(config: Config, schema: Schema, raw: FloatArray, y: FloatArray, rows: Any,
-                   splits: int, repeats: int, *,
-                   progress: FoldProgress = _quiet) -> dict[str, Any]:
-    """Mean and standard deviation of every metric over repeated k-fold of `rows`.
+def folds(config: Config, rows: Any, splits: int,
+          repeats: int = 1) -> Iterator[tuple[int, Any, Any, Any]]:
+    """(k, fitting rows, validation rows, held-out rows) of repeated k-fold over `rows`.
 
-    Training passes every row; tuning and selection pass only the training
-    split. Each fold fits its own preprocessing and, when the config asks for
-    a validation share (early stopping), carves it out of its fitting rows.
+    When the config asks for a validation share (early stopping), each fold
+    carves it out of its fitting rows, as training does.
     """
-    from estimator.training import fit  # training imports this module's metrics
-
     sp = config.split
     share = sp.validation / (1 - sp.test)
-    folds = []
-    pairs = kfold_indices(len(rows), splits, repeats, sp.seed)
-    for k, (fit_pos, test_pos) in enumerate(pairs):
+    for k, (fit_pos, test_pos) in enumerate(kfold_indices(len(rows), splits, repeats,
+                                                          sp.seed)):
         fit_rows, test_rows = rows[fit_pos], rows[test_pos]
         val_rows: Any = np.array([], dtype=int)
         if share > 0:
             shuffled = np.random.default_rng(sp.seed + k + 1).permutation(fit_rows)
             n_val = max(1, round(len(fit_rows) * share))
             val_rows, fit_rows = shuffled[:n_val], shuffled[n_val:]
+        yield k, fit_rows, val_rows, test_rows
 
-        def report(task: str, step: int, total: int, metrics: dict[str, float],
+
+def cross_validate(config: Config, schema: Schema, raw: FloatArray, y: FloatArray, rows: Any,
+                   splits: int, repeats: int, *,
+                   progress: FoldProgress = _quiet) -> dict[str, Any]:
+    """Mean and standard deviation of every metric over repeated k-fold of `rows`.
+
+    Training passes every row; tuning and selection pass only the training
+    split. Each fold fits its own preprocessing.
+    """
+    from estimator.training import fit  # training imports this module's metrics
+
+    results = []
+    total = splits * repeats
+    for k, fit_rows, val_rows, test_rows in folds(config, rows, splits, repeats):
+        def report(task: str, step: int, steps: int, metrics: dict[str, float],
                    fold: int = k) -> None:
-            progress(fold, task, step, total, metrics)
+            progress(fold, task, step, steps, metrics)
 
         predictor, _ = fit(config, schema, raw, y, fit_rows, val_rows, progress=report)
-        folds.append(regression_metrics(y[test_rows], predictor.predict_matrix(raw[test_rows])))
-        progress(k, "fold", k + 1, len(pairs), {"mae": folds[-1]["mae"]})
-    return {**summarise(folds), "splits": splits, "repeats": repeats}
+        results.append(regression_metrics(y[test_rows],
+                                          predictor.predict_matrix(raw[test_rows])))
+        progress(k, "fold", k + 1, total, {"mae": results[-1]["mae"]})
+    return {**summarise(results), "splits": splits, "repeats": repeats}
+
+
+def out_of_fold(config: Config, schema: Schema, raw: FloatArray, y: FloatArray, rows: Any,
+                splits: int, *, parent: Predictor | None = None) -> FloatArray:
+    """Each row of `rows` predicted, on the model's scale, by a fold model that did not see it."""
+    from estimator.training import fit
+
+    out = np.empty(len(rows))
+    position = {row: i for i, row in enumerate(rows.tolist())}
+    for _, fit_rows, val_rows, test_rows in folds(config, rows, splits):
+        predictor, _ = fit(config, schema, raw, y, fit_rows, val_rows, parent=parent)
+        held = predictor.model.predict(predictor.preprocessor.transform(raw[test_rows]))
+        out[[position[row] for row in test_rows.tolist()]] = held
+    return out

@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from estimator.errors import ModelLoadError
+from estimator.explain import TRAINING_FILE, Explainer
 from estimator.features import FloatArray, Preprocessor
+from estimator.intervals import CALIBRATION_FILE, Calibration
 from estimator.models import Model, load_model
 from estimator.schema import Schema
 from estimator.validation import HouseRules, Houses
@@ -39,6 +41,15 @@ def file_digests(folder: Path) -> dict[str, str]:
 
 
 @dataclass
+class Estimates:
+    """Prices, and the ends of their ranges when the version is calibrated."""
+
+    price: FloatArray
+    lower: FloatArray | None = None
+    upper: FloatArray | None = None
+
+
+@dataclass
 class Predictor:
     """A loaded model version: schema, fitted preprocessing and model."""
 
@@ -46,6 +57,8 @@ class Predictor:
     preprocessor: Preprocessor
     model: Model
     meta: dict[str, Any]
+    calibration: Calibration | None = None
+    explainer: Explainer | None = None
     rules: HouseRules = field(init=False, repr=False, compare=False)
 
     @property
@@ -80,6 +93,11 @@ class Predictor:
             schema = Schema.from_dict(json.loads((root / SCHEMA_FILE).read_text()))
             pre = Preprocessor.from_dict(json.loads((root / PREPROCESSING_FILE).read_text()))
             model = load_model(root / MODEL_DIR, str(meta["family"]))
+            calibrated = root / CALIBRATION_FILE  # versions saved before ranges have none
+            calibration = (Calibration.from_dict(json.loads(calibrated.read_text()))
+                           if calibrated.is_file() else None)
+            explainer = (Explainer.load(root, schema, pre, model)
+                         if (root / TRAINING_FILE).is_file() else None)
         except ModelLoadError:
             raise
         except (OSError, ValueError, KeyError, TypeError) as err:
@@ -91,7 +109,8 @@ class Predictor:
         if len(pre.kinds_) != len(schema.features):
             raise ModelLoadError(f"Model version '{root}' is inconsistent: the preprocessing "
                                  "and the schema disagree on the features.")
-        return cls(schema=schema, preprocessor=pre, model=model, meta=meta)
+        return cls(schema=schema, preprocessor=pre, model=model, meta=meta,
+                   calibration=calibration, explainer=explainer)
 
     def __post_init__(self) -> None:
         self.rules = HouseRules(self.schema, fills=self.preprocessor.fill_)
@@ -102,23 +121,59 @@ class Predictor:
         Every path (the service, batch scoring, evaluation) prices here, so
         a price cannot depend on which of them computed it.
         """
+        return self.estimate(raw, ranges=False).price
+
+    def estimate(self, raw: FloatArray, level: float | None = None, *,
+                 ranges: bool = True) -> Estimates:
+        """Prices and, where the version is calibrated and `ranges` asked, their ranges at
+        `level` (the calibrated default when None).
+
+        Raises ValidationError for a level outside (0, 1).
+        """
         x = self.preprocessor.transform(raw)
-        return self.preprocessor.inverse_target(self.model.predict(x))
+        predicted = self.model.predict(x)
+        price = self.preprocessor.inverse_target(predicted)
+        if self.calibration is None or not ranges:
+            return Estimates(price=price)
+        reach = self.calibration.halfwidth(x, predicted, level)
+        return Estimates(price=price,
+                         lower=self.preprocessor.inverse_target(predicted - reach),
+                         upper=self.preprocessor.inverse_target(predicted + reach))
+
+    def explain(self, raw: FloatArray) -> list[dict[str, Any]]:
+        """Per house: the base value, each feature's contribution (price units, summing
+        with the base to the price) and the most similar training houses.
+
+        Raises ModelLoadError for a version saved without its training houses.
+        """
+        if self.explainer is None:
+            raise ModelLoadError(f"{self.name}@{self.version} was saved without its training "
+                                 "houses; retrain it to explain its estimates.")
+        base, parts = self.explainer.contributions(raw)
+        names = self.schema.names
+        return [{"base": float(b), "contributions": dict(zip(names, p.tolist(), strict=True)),
+                 "comparables": c}
+                for b, p, c in zip(base, parts, self.explainer.comparables(raw), strict=True)]
 
     def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> FloatArray:
         """Prices for row objects; raises ValidationError naming the first bad row and field."""
         return self.predict_matrix(self.rules.rows(rows).matrix)
 
-    def predict_columns(self, columns: Mapping[str, list[Any]], *,
-                        row_offset: int = 0) -> tuple[FloatArray, Houses]:
-        """Prices for columns (a batch file's chunk); a refused row gets NaN and an error."""
+    def predict_columns(self, columns: Mapping[str, list[Any]], *, row_offset: int = 0,
+                        level: float | None = None) -> tuple[Estimates, Houses]:
+        """Estimates for columns (a batch file's chunk); a refused row gets NaN and an error."""
         houses = self.rules.columns(columns, row_offset=row_offset)
-        prices = np.full(houses.matrix.shape[0], np.nan)
-        good = np.ones(houses.matrix.shape[0], dtype=bool)
+        n = houses.matrix.shape[0]
+        good = np.ones(n, dtype=bool)
         good[[row - row_offset for row in houses.errors]] = False
+        out = Estimates(price=np.full(n, np.nan))
         if good.any():
-            prices[good] = self.predict_matrix(houses.matrix[good])
-        return prices, houses
+            found = self.estimate(houses.matrix[good], level)
+            out.price[good] = found.price
+            if found.lower is not None and found.upper is not None:
+                out.lower, out.upper = np.full(n, np.nan), np.full(n, np.nan)
+                out.lower[good], out.upper[good] = found.lower, found.upper
+        return out, houses
 
 
 def load_predictor(ref_or_folder: str | Path, registry: str | Path | None = None) -> Predictor:

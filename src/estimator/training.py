@@ -22,8 +22,10 @@ import numpy as np
 from estimator.config import Config
 from estimator.data.sources import Dataset, feature_columns, load
 from estimator.errors import DataError, SchemaMismatchError
-from estimator.evaluation import cross_validate, regression_metrics
+from estimator.evaluation import cross_validate, out_of_fold, regression_metrics
+from estimator.explain import Explainer
 from estimator.features import FloatArray, Preprocessor
+from estimator.intervals import CALIBRATION_FILE, Calibration, coverage
 from estimator.models import Curves, fit_model
 from estimator.predictor import (
     MODEL_DIR,
@@ -128,6 +130,27 @@ def fit(config: Config, schema: Schema, raw: FloatArray, y: FloatArray, train_id
     return Predictor(schema=schema, preprocessor=pre, model=model, meta={}), curves
 
 
+def calibrate(config: Config, predictor: Predictor, raw: FloatArray, y: FloatArray,
+              rows: Any, parent: Predictor | None = None) -> Calibration:
+    """The conformal calibration of a fitted predictor from held-out residuals of `rows`."""
+    assert config.intervals is not None
+    pre = predictor.preprocessor
+    held_out = out_of_fold(config, predictor.schema, raw, y, rows, config.intervals.folds,
+                           parent=parent)
+    return Calibration.fit(pre.transform(raw[rows]), pre.transform_target(y[rows]) - held_out,
+                           held_out, level=config.intervals.level, bands=config.intervals.bands)
+
+
+def measure_ranges(predictor: Predictor, raw: FloatArray, y: FloatArray) -> dict[str, Any]:
+    """Coverage and mean width of the ranges on rows the model never saw (the test split)."""
+    assert predictor.calibration is not None
+    estimates = predictor.estimate(raw)
+    assert estimates.lower is not None and estimates.upper is not None
+    edges = predictor.preprocessor.inverse_target(np.asarray(predictor.calibration.edges))
+    return {"level": predictor.calibration.level,
+            **coverage(y, estimates.lower, estimates.upper, estimates.price, edges.tolist())}
+
+
 def _libraries(family: str) -> dict[str, str]:
     names = ["estimator", "numpy", "pandas", "scikit-learn", "xgboost-cpu", "xgboost"]
     if family == "mlp":
@@ -166,6 +189,10 @@ def save_version(registry: Registry, config: Config, result: TrainResult,
         (folder / "config.json").write_text(json.dumps(config.model_dump(mode="json"),
                                                        indent=2))
         (folder / "metrics.json").write_text(json.dumps(result.metrics, indent=2))
+        if pred.calibration is not None:
+            (folder / CALIBRATION_FILE).write_text(json.dumps(pred.calibration.to_dict()))
+        if pred.explainer is not None:
+            pred.explainer.save(folder)
         learning_curves_png(result.curves, folder / "curves.png", title=config.name)
         extra = annotate(folder) if annotate is not None else {}
         return {
@@ -220,6 +247,14 @@ def train(config: Config, *, registry: Registry | str | Path | None = None,
     if len(val_idx):
         metrics["validation"] = regression_metrics(y[val_idx],
                                                    predictor.predict_matrix(raw[val_idx]))
+    predictor.explainer = Explainer.fit(schema, predictor.preprocessor, predictor.model,
+                                        raw[train_idx], y[train_idx])
+    if config.intervals is not None:
+        progress("ranges", 0, 1, {})
+        predictor.calibration = calibrate(config, predictor, raw, y,
+                                          np.sort(np.concatenate([train_idx, val_idx])), parent)
+        metrics["intervals"] = measure_ranges(predictor, raw[test_idx], y[test_idx])
+        progress("ranges", 1, 1, {"coverage": metrics["intervals"]["coverage"]})
     folds = cv or sp.cv
     if folds:
         def fold_progress(fold: int, task: str, step: int, total: int,

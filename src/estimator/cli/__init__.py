@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from estimator.cli import db, eda, models, predict, serve, train, tune
+from estimator.cli import db, eda, explain, models, predict, serve, train, tune
 from estimator.errors import EstimatorError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.command("train")(train.train)
 app.command("predict")(predict.predict)
+app.command("explain")(explain.explain)
 app.command("eda")(eda.eda)
 app.command("serve")(serve.serve)
 app.command("tune")(tune.tune)

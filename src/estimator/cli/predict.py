@@ -21,6 +21,10 @@ def predict(
     errors: Annotated[Path | None, typer.Option(help="Where refused rows go.",
                                                 show_default="OUTPUT.errors.csv")] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Rows per chunk.")] = 100_000,
+    level: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0,
+        help="Level of the price ranges (lower_/upper_ columns), e.g. 0.8.",
+        show_default="the version's, 0.9")] = None,
     registry: RegistryOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -28,7 +32,8 @@ def predict(
     from estimator.batch import predict_file  # pandas: only for batch files, not for serving
 
     predictor = load_predictor(model, registry)
-    summary = predict_file(predictor, input_, output, errors_path=errors, chunk_size=chunk_size)
+    summary = predict_file(predictor, input_, output, errors_path=errors, chunk_size=chunk_size,
+                           level=level)
     if json_:
         print_json({"model": f"{predictor.name}@{predictor.version}", "scored": summary.scored,
                     "refused": summary.refused, "output": str(summary.output),

@@ -37,6 +37,7 @@ from estimator.config.search import (
 from estimator.config.sections import (
     DataConfig,
     EarlyStoppingConfig,
+    IntervalsConfig,
     PreprocessingConfig,
     SplitConfig,
     TrainingConfig,
@@ -46,7 +47,8 @@ from estimator.errors import ConfigError
 
 __all__ = [
     "ACTIVATIONS", "CandidateConfig", "Config", "DataConfig", "EarlyStoppingConfig",
-    "EnsembleConfig", "GBMConfig", "LinearConfig", "MLPConfig", "MemberConfig", "ModelConfig",
+    "EnsembleConfig", "GBMConfig", "IntervalsConfig", "LinearConfig", "MLPConfig",
+    "MemberConfig", "ModelConfig",
     "OptimizerConfig", "ParamSpec", "PreprocessingConfig", "SelectionConfig", "SplitConfig",
     "TrainingConfig", "TuneConfig", "TuneMetric", "apply_overrides", "from_seed_format",
     "is_seed_format", "load", "parse_override", "read_raw", "validate",
@@ -62,6 +64,7 @@ class Config(Strict):
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
     model: ModelConfig = Field(default_factory=MLPConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    intervals: IntervalsConfig | None = Field(default_factory=IntervalsConfig)
     pretrained: str | None = None
     seed: int = 42
     metrics: list[str] = Field(default_factory=lambda: ["mae"])

@@ -71,3 +71,17 @@ class TrainingConfig(Strict):
     batch_size: int = Field(32, gt=0)
     epochs: int = Field(200, gt=0)
     early_stopping: EarlyStoppingConfig | None = None
+
+
+class IntervalsConfig(Strict):
+    """Price ranges: a conformal calibration on held-out residuals, stored with the version.
+
+    Each training row is priced by one of `folds` models that did not see it,
+    which costs that many extra fits; `intervals: null` trains without ranges.
+    """
+
+    level: float = Field(0.9, gt=0, lt=1, description="The default level of a range.")
+    folds: int = Field(5, ge=2, description="Folds that give every training row a held-out "
+                       "residual.")
+    bands: int = Field(3, ge=1, le=10, description="Price bands of the prediction, each "
+                       "calibrated on its own, so that cheap and dear houses are both covered.")

@@ -23,10 +23,21 @@ M = TypeVar("M", bound="Model")
 
 
 class Model(Protocol):
+    """What the predictor calls on every family; nothing else is looked up."""
+
     family: ClassVar[str]
 
     def predict(self, X: FloatArray) -> FloatArray:
         """Targets (in the preprocessor's target space) for preprocessed rows."""
+        ...
+
+    def contributions(self, X: FloatArray,
+                      reference: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(base, per-input contributions) on the target's scale, base + sum = `predict(X)`.
+
+        Methods that explain a difference from a reference input use `reference`
+        (the training mean); trees explain against their own expected value.
+        """
         ...
 
     def save(self, folder: Path) -> None:

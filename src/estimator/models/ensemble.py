@@ -41,6 +41,17 @@ class EnsembleModel:
         stacked = np.column_stack([m.predict(X) for m in self.members])
         return np.asarray(stacked @ self.weights + self.intercept, dtype=np.float64)
 
+    def contributions(self, X: FloatArray,
+                      reference: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The members' contributions and bases, weighted as their predictions are."""
+        base = np.full(len(X), self.intercept)
+        parts = np.zeros_like(X)
+        for member, weight in zip(self.members, self.weights, strict=True):
+            member_base, member_parts = member.contributions(X, reference)
+            base = base + weight * member_base
+            parts += weight * member_parts
+        return base, parts
+
     def save(self, folder: Path) -> None:
         entries = []
         for i, member in enumerate(self.members):

@@ -17,7 +17,7 @@ import orjson
 import pydantic_core
 
 from estimator.errors import ValidationError
-from estimator.predictor import Predictor
+from estimator.predictor import Estimates, Predictor
 from estimator.serving.handlers import InvalidJSONError, RequestTooLargeError
 from estimator.serving.schemas import ApiTypes
 from estimator.validation import Houses
@@ -52,22 +52,48 @@ class Answers:
         return b"".join((b'{"inputData":', body.strip(), b',"predictions":',
                          orjson.dumps(predictions), b"}")), len(prices)
 
-    def v2(self, body: bytes) -> tuple[bytes, int]:
-        """The model's name and version, and per house an id, a price and its warnings."""
+    def v2(self, body: bytes, level: float | None = None) -> tuple[bytes, int]:
+        """The model's name and version, and per house an id, a price, its range and its
+        warnings; the body's `level` wins over the argument (the query's)."""
         try:
             request = self.types.v2_body.validate_json(body)
         except pydantic_core.ValidationError as err:
             raise self._refusal(err, v2=True) from None
         houses = self.rules.pack(request["instances"])
-        prices = self.price(houses)
-        predictions = [{"id": uuid.uuid4().hex, "price": price, "warnings": warnings}
-                       for price, warnings in zip(prices, houses.warnings(), strict=True)]
-        return orjson.dumps({"model": self._model, "predictions": predictions}), len(prices)
+        calibration = self.predictor.calibration
+        level = request.get("level", level)
+        estimates = self.estimate(houses, level)
+        predictions: list[dict[str, Any]] = [
+            {"id": uuid.uuid4().hex, "price": price} for price in estimates.price.tolist()]
+        if estimates.lower is not None and estimates.upper is not None:
+            for p, low, high in zip(predictions, estimates.lower.tolist(),
+                                    estimates.upper.tolist(), strict=True):
+                p.update(lower=low, upper=high)
+        for p, warnings in zip(predictions, houses.warnings(), strict=True):
+            p["warnings"] = warnings
+        if request.get("explain"):
+            if self.predictor.explainer is None:
+                raise ValidationError("this version was saved without its training houses, "
+                                      "so it cannot explain its estimates; retrain it",
+                                      field="explain")
+            for p, why in zip(predictions, self.predictor.explain(houses.matrix), strict=True):
+                p.update(why)
+        answer = {"model": self._model, "level": level if level is not None else
+                  calibration.level if calibration is not None else None,
+                  "predictions": predictions}
+        return orjson.dumps(answer), len(predictions)
 
     def price(self, houses: Houses) -> list[float]:
         """Prices of valid houses; a house the model cannot price finitely is refused."""
+        result: list[float] = self.estimate(houses, ranges=False).price.tolist()
+        return result
+
+    def estimate(self, houses: Houses, level: float | None = None, *,
+                 ranges: bool = True) -> Estimates:
+        """`Predictor.estimate`, refusing a house the model cannot price finitely."""
         with np.errstate(over="ignore", invalid="ignore"):  # extremes are refused below
-            prices = self.predictor.predict_matrix(houses.matrix)
+            estimates = self.predictor.estimate(houses.matrix, level, ranges=ranges)
+        prices = estimates.price
         bad = np.flatnonzero(~np.isfinite(prices))
         if bad.size:
             row = int(bad[0])
@@ -78,8 +104,7 @@ class Answers:
                                   "outside the range seen in training", row=row,
                                   field=self.predictor.schema.names[j],
                                   value=float(houses.matrix[row, j]))
-        result: list[float] = prices.tolist()
-        return result
+        return estimates
 
     def _refusal(self, err: pydantic_core.ValidationError, v2: bool) -> ValidationError:
         """Our error for a refused body: the envelope's first fault, else the first house's."""
@@ -111,6 +136,8 @@ class Answers:
         if not loc:
             return ValidationError('the body must be a JSON object: {"instances": [...]}')
         reason = ("field required" if kind == "missing" else
-                  "is not allowed; the body holds 'instances' and 'explain'"
-                  if kind == "extra_forbidden" else "must be true or false")
+                  "is not allowed; the body holds 'instances', 'explain' and 'level'"
+                  if kind == "extra_forbidden" else
+                  "must be a number between 0 and 1 (0.8 for 80 %)" if loc[0] == "level" else
+                  "must be true or false")
         return ValidationError(reason, field=str(loc[0]))

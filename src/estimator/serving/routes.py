@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -104,12 +104,14 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
 
     @app.post(V2_PATH, tags=["predict"], summary="Estimate prices, with ids and warnings",
               responses=_errors(400, 413, 422, 503))
-    async def predict_v2(request: Request) -> Response:
+    async def predict_v2(request: Request, level: Annotated[float | None, Query(
+            gt=0, lt=1, description="The level of the price ranges (0.8 for 80 %).")] = None,
+                         ) -> Response:
         """Send `{"instances": [...]}`; get the model's name and version, and for each house an
-        id, a price and warnings (gaps imputed, values far outside the training range, unseen
-        categories)."""
+        id, a price, its range and its warnings (gaps imputed, values far outside the
+        training range, unseen categories)."""
         served = holder.require()
-        content, n = served.answers.v2(await read_body(request, limit))
+        content, n = served.answers.v2(await read_body(request, limit), level)
         rows.labels(V2_PATH).inc(n)
         return _answer(content, served)
 

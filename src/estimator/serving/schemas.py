@@ -41,15 +41,43 @@ class WarningPublic(BaseModel):
                          "value far outside the training range.")
 
 
+class DifferencePublic(BaseModel):
+    field: str
+    value: float | int | str | None = Field(description="The house's value.")
+    comparable: float | int | str | None = Field(description="The comparable house's value.")
+
+
+class ComparablePublic(BaseModel):
+    """A training house much like the one estimated, and what it sold for."""
+
+    price: float = Field(description="Its price in the training data.")
+    distance: float = Field(description="How far it is, in standardised features weighted by "
+                            "their importance (0: the same house).")
+    house: dict[str, float | int | str | None] = Field(description="Its features.")
+    differences: list[DifferencePublic] = Field(description="Where it differs most.")
+
+
 class PredictionV2(BaseModel):
     id: str = Field(description="Unique id of this estimate (to report its sale price later).")
     price: float = Field(description="The estimated price, in the target's unit.")
+    lower: float | None = Field(None, description="The low end of the price range at `level` "
+                                "(absent for a version trained without ranges).")
+    upper: float | None = Field(None, description="The high end of the price range.")
     warnings: list[WarningPublic] = Field(default_factory=list,
                                           description="What this house's estimate rests on.")
+    base: float | None = Field(None, description="With `explain`: the price the "
+                               "contributions start from (a typical house's).")
+    contributions: dict[str, float] | None = Field(None, description=(
+        "With `explain`: each feature's part of the price, in price units; with `base` they "
+        "add up to `price`."))
+    comparables: list[ComparablePublic] | None = Field(None, description=(
+        "With `explain`: the 5 most similar training houses, nearest first."))
 
 
 class PredictionsV2Public(BaseModel):
     model: ModelRef
+    level: float | None = Field(None, description="The share of sale prices a range is meant "
+                                "to hold, as measured on held-out houses at training.")
     predictions: list[PredictionV2]
 
 
@@ -69,7 +97,11 @@ class ApiTypes:
         request_v2 = typed_dict("PredictRequestV2", {
             "instances": Annotated[houses, Field(description="The houses to estimate.")],
             "explain": NotRequired[Annotated[bool, Strict(), Field(
-                description="Ask for each feature's contribution (not available yet).")]],
+                description="Also answer each feature's contribution to the price and the "
+                            "most similar training houses.")]],
+            "level": NotRequired[Annotated[float, Strict(), Field(gt=0, lt=1, description=(
+                "The level of the price ranges, e.g. 0.8 for 80 % (default: the version's, "
+                "0.9 unless its config said otherwise); `?level=` does the same."))]],
         }, extra="forbid")
         answer_v1 = typed_dict("PredictionsV1Public", {
             "inputData": Annotated[list[house], Field(description="The houses as sent.")],  # type: ignore[valid-type]
