@@ -103,6 +103,10 @@ def measure(raw_config: dict[str, Any], splits: int, level: float) -> dict[str, 
     return out
 
 
+def width(value: float) -> str:
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, default=5)
@@ -131,7 +135,7 @@ def main() -> None:
                 print(f"{name:<15}{scale:<7}{method:<12}"
                       f"{np.mean(figures[key + ' coverage']):>9.3f}"
                       f"{np.mean(figures[key + ' worst band']):>11.3f}"
-                      f"{np.mean(figures[key + ' width']):>12,.4g}")
+                      f"{width(np.mean(figures[key + ' width'])):>12}")
 
 
 if __name__ == "__main__":

@@ -99,3 +99,37 @@ def test_predict_command(tmp_path: Path) -> None:
     summary = json.loads(proc.stdout)
     assert (summary["scored"], summary["refused"]) == (2, 1)
     assert "NOX" in (tmp_path / "out.errors.csv").read_text()
+
+
+def test_what_a_new_user_trips_on(tmp_path: Path) -> None:
+    """Output into a folder not made yet, figures with thousands separators, full names when
+    piped, plain progress lines off a terminal, and a hint for a mistyped config key."""
+    reg = tmp_path / "models"
+    data = tmp_path / "sales.csv"
+    lines = ["living area,rooms,price"] + [f"{40 + i},{1 + i % 5},{150_000 + 2_500 * i}"
+                                           for i in range(60)]
+    data.write_text("\n".join(lines) + "\n")
+    name = "a-rather-long-model-name-for-the-agency-in-the-north"
+    trained = run("train", "--set", f"name={name}", "--set", f"data.path={data}",
+                  "--set", "data.source=null", "--set", "data.target=price",
+                  "--set", "model.family=mlp", "--set", "training.epochs=30", registry=reg)
+    assert trained.returncode == 0, trained.stderr
+    assert "━" not in trained.stderr and "epoch 1/30" in trained.stderr
+    assert len(trained.stderr.splitlines()) < 20
+    table = trained.stdout.splitlines()
+    assert table[-4].split("\t")[0] == "split"  # piped: plain tab-separated lines
+    mae = table[-1].split("\t")[1]  # the test row, in price units
+    assert "e+" not in mae and "," in mae, mae
+    listing = run("models", "list", registry=reg).stdout
+    assert name in listing and "…" not in listing
+    out = tmp_path / "not" / "made" / "yet" / "estimates.csv"
+    scored = run("predict", "--model", name, "--input", str(data), "--output", str(out),
+                 registry=reg)
+    assert scored.returncode == 0, scored.stderr
+    assert out.is_file()
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("model: {family: gbm, n_estimatorz: 10}\n")
+    refused = run("train", "--conf", str(typo), registry=reg)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == ("error: Unknown config key 'model.n_estimatorz'. Did you "
+                                      "mean 'n_estimators'?")

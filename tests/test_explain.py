@@ -129,3 +129,12 @@ def test_the_explain_command_reads_a_file(boston_gbm: VersionInfo, session_regis
     assert missing.returncode == 1
     assert missing.stderr.strip().splitlines() == [
         f"error: Data file '{tmp_path / 'none.csv'}' does not exist."]
+
+
+def test_trees_explain_houses_beyond_float32_like_any_other(boston_gbm: VersionInfo) -> None:
+    rows = [{"TAX": 296.0}, {"TAX": 1e308}, {"TAX": -1e308}]
+    trees = Predictor.load(boston_gbm.path)
+    raw = trees.rules.rows([trees.schema.example_row() | r for r in rows]).matrix
+    for why, price in zip(trees.explain(raw), trees.predict_matrix(raw), strict=True):
+        assert why["base"] + sum(why["contributions"].values()) == pytest.approx(price,
+                                                                                 abs=1e-6)

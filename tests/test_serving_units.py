@@ -26,7 +26,7 @@ from estimator.serving.answers import Answers
 from estimator.serving.handlers import RequestTooLargeError
 from estimator.serving.settings import Settings
 from estimator.serving.source import source_from
-from estimator.validation import HouseRules, optional_feature
+from estimator.validation import HouseRules
 
 # -- settings and the model source ---------------------------------------------------------------
 
@@ -188,7 +188,7 @@ def test_schema_rows_pass_and_one_bad_field_is_named(name: str, data: st.DataObj
     row = data.draw(st.integers(0, len(rows) - 1))
     feature = data.draw(st.sampled_from(schema.features))
     bad = data.draw(st.sampled_from(BAD_VALUES[feature.kind]))
-    if bad is None and optional_feature(feature):
+    if bad is None and feature.optional:
         bad = "null is allowed here"
     rows[row] = rows[row] | {feature.name: bad}
     with pytest.raises(ValidationError, match=rf"^row {row}, field '{feature.name}': ") as err:

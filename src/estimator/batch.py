@@ -99,6 +99,8 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
     """
     src, dst = Path(input_path), Path(output_path)
     err_path = Path(errors_path) if errors_path else dst.with_name(dst.stem + ".errors.csv")
+    for folder in {dst.parent, err_path.parent}:  # out/x.csv into a folder not made yet
+        folder.mkdir(parents=True, exist_ok=True)
     target = predictor.schema.target.name
     name = column or f"predicted_{target}"
     writer = _Writer(dst)

@@ -124,7 +124,10 @@ class Explainer:
         """Gaps imputed as in training; numbers in standard deviations, categories as codes
         (two houses differ by 1 where their categories differ)."""
         filled = np.where(np.isnan(raw), np.asarray(self.preprocessor.fill_), raw)
-        return np.where(self._categorical, filled, (filled - self._centre) / self._spread)
+        with np.errstate(over="ignore"):
+            z = (filled - self._centre) / self._spread
+        # Beyond a million standard deviations every house is as far: distances stay finite.
+        return np.where(self._categorical, filled, np.clip(z, -1e6, 1e6))
 
     def _comparable(self, i: int, gaps: FloatArray, distance: float,
                     house: FloatArray) -> dict[str, Any]:

@@ -144,12 +144,17 @@ class Predictor:
         """Per house: the base value, each feature's contribution (price units, summing
         with the base to the price) and the most similar training houses.
 
-        Raises ModelLoadError for a version saved without its training houses.
+        Raises ModelLoadError for a version saved without its training houses, and
+        ValidationError for a house too extreme to explain.
         """
         if self.explainer is None:
             raise ModelLoadError(f"{self.name}@{self.version} was saved without its training "
                                  "houses; retrain it to explain its estimates.")
-        base, parts = self.explainer.contributions(raw)
+        with np.errstate(over="ignore", invalid="ignore"):
+            base, parts = self.explainer.contributions(raw)
+        finite = np.isfinite(parts).all(axis=1) & np.isfinite(base)
+        if not finite.all():
+            raise self.rules.too_far(raw, int(np.flatnonzero(~finite)[0]), "explain")
         names = self.schema.names
         return [{"base": float(b), "contributions": dict(zip(names, p.tolist(), strict=True)),
                  "comparables": c}

@@ -14,6 +14,10 @@ Kind = Literal["numeric", "integer", "binary", "categorical"]
 KINDS: tuple[Kind, ...] = ("numeric", "integer", "binary", "categorical")
 
 
+def _num(value: float | None) -> str:
+    return "?" if value is None else f"{value:.6g}"
+
+
 @dataclass(frozen=True)
 class Feature:
     """One input column as seen in the training data."""
@@ -28,6 +32,29 @@ class Feature:
     std: float | None = None
     quantiles: dict[str, float] = field(default_factory=dict)
     categories: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def optional(self) -> bool:
+        """A feature with gaps in the training data may have gaps in a request too."""
+        return self.missing > 0
+
+    def describe(self) -> str:
+        """The help text of the feature (/docs, the web form): kind, meaning, observed range."""
+        text = self.description.strip()
+        if text and not text.endswith("."):
+            text += "."
+        optional = (" May be null or left out: it had gaps in training and is imputed as "
+                    "there." if self.optional else "")
+        if self.kind == "categorical":
+            cats = ", ".join(repr(c) for c in self.categories)
+            return " ".join(part for part in (
+                f"Categorical: one of {cats}.", text, "A value never seen in training is "
+                "accepted and priced as an unknown category (with a warning).") if part) + optional
+        kind = {"numeric": "Numeric.", "integer": "Integer (3.0 is accepted, 3.5 is not).",
+                "binary": "Binary: 0 or 1."}[self.kind]
+        seen = (f"Seen in training: {_num(self.min)} to {_num(self.max)}, median "
+                f"{_num(self.quantiles.get('p50', self.mean))}.")
+        return " ".join(part for part in (kind, text, seen) if part) + optional
 
     @property
     def example(self) -> float | int | str:

@@ -53,30 +53,6 @@ def _num(value: float | None) -> str:
     return "?" if value is None else f"{value:.6g}"
 
 
-def describe(feature: Feature) -> str:
-    """The help text of one feature (/docs, the web form): kind, meaning, observed range."""
-    text = feature.description.strip()
-    if text and not text.endswith("."):
-        text += "."
-    optional = (" May be null or left out: it had gaps in training and is imputed as there."
-                if optional_feature(feature) else "")
-    if feature.kind == "categorical":
-        cats = ", ".join(repr(c) for c in feature.categories)
-        return " ".join(part for part in (
-            f"Categorical: one of {cats}.", text, "A value never seen in training is accepted and "
-            "priced as an unknown category (with a warning).") if part) + optional
-    kind = {"numeric": "Numeric.", "integer": "Integer (3.0 is accepted, 3.5 is not).",
-            "binary": "Binary: 0 or 1."}[feature.kind]
-    seen = (f"Seen in training: {_num(feature.min)} to {_num(feature.max)}, median "
-            f"{_num(feature.quantiles.get('p50', feature.mean))}.")
-    return " ".join(part for part in (kind, text, seen) if part) + optional
-
-
-def optional_feature(feature: Feature) -> bool:
-    """A feature with gaps in the training data may have gaps in a request too."""
-    return feature.missing > 0
-
-
 def _as_integer(schema: dict[str, Any]) -> None:
     schema["type"] = "integer"  # JSON Schema's integer admits 3.0 too
 
@@ -98,8 +74,8 @@ def feature_type(feature: Feature) -> Any:
         value = Annotated[float, Strict(), AfterValidator(check),
                           Field(allow_inf_nan=False, json_schema_extra=shape)]
     examples = list(feature.categories) if feature.kind == "categorical" else [feature.example]
-    doc = Field(title=feature.name, description=describe(feature), examples=examples or None)
-    return Annotated[value | None if optional_feature(feature) else value, doc]
+    doc = Field(title=feature.name, description=feature.describe(), examples=examples or None)
+    return Annotated[value | None if feature.optional else value, doc]
 
 
 def typed_dict(title: str, fields: dict[str, Any], **config: Any) -> Any:
@@ -113,7 +89,7 @@ def typed_dict(title: str, fields: dict[str, Any], **config: Any) -> Any:
 def house_type(schema: Schema) -> Any:
     """`HouseIn`: one house keyed by feature name; unknown keys are refused."""
     return typed_dict("HouseIn", {
-        f.name: NotRequired[feature_type(f)] if optional_feature(f) else feature_type(f)
+        f.name: NotRequired[feature_type(f)] if f.optional else feature_type(f)
         for f in schema.features}, extra="forbid")
 
 
@@ -183,6 +159,8 @@ class HouseRules:
                        if f.kind == "categorical" else None for f in feats]
         bounds = np.array([_far_bounds(f) for f in feats], dtype=np.float64).reshape(-1, 2)
         self._low, self._high = bounds[:, 0], bounds[:, 1]
+        self._centre = np.array([f.mean if f.mean is not None else np.nan for f in feats])
+        self._spread = np.array([f.std if f.std else np.nan for f in feats])
         given: Sequence[float | None] = fills if fills is not None else [None] * len(feats)
         self._fills = [self._filled(f, v) for f, v in zip(feats, given, strict=True)]
 
@@ -270,6 +248,15 @@ class HouseRules:
         houses.errors = {row + row_offset: refused for row, refused in faults.items()}
         houses.notes = [note._replace(row=note.row + row_offset) for note in houses.notes]
         return houses
+
+    def too_far(self, matrix: FloatArray, row: int, what: str) -> ValidationError:
+        """The refusal of a house too extreme for the model, naming its most extreme value."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = np.abs(matrix[row] - self._centre) / self._spread
+        j = int(np.nanargmax(z)) if not np.isnan(z).all() else 0
+        return ValidationError(f"the model cannot {what} this house: its values are too far "
+                               "outside the range seen in training", row=row,
+                               field=self._names[j], value=float(matrix[row, j]))
 
     # -- packing ----------------------------------------------------------------------------
 

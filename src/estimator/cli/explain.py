@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from estimator.cli.output import out_console, print_json
+from estimator.cli.output import number, out_console, print_json, show_table
 from estimator.cli.train import JsonOpt, RegistryOpt
 from estimator.predictor import load_predictor
 
@@ -43,29 +43,25 @@ def explain(
         show(house, predictor.schema.target.name)
 
 
-def _money(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
-
-
 def show(house: dict[str, Any], target: str) -> None:
     """One house as a person reads it: price, range, reasons, comparables."""
     if "error" in house:
         out_console.print(f"\nrow {house['row']}: refused: {house['error']}")
         return
-    span = (f" (range {_money(house['lower'])} to {_money(house['upper'])})"
+    span = (f" (range {number(house['lower'])} to {number(house['upper'])})"
             if "lower" in house else "")
-    out_console.print(f"\nrow {house['row']}: {target} {_money(house['price'])}{span}; "
-                      f"a typical house: {_money(house['base'])}")
+    out_console.print(f"\nrow {house['row']}: {target} {number(house['price'])}{span}; "
+                      f"a typical house: {number(house['base'])}")
     reasons = Table("feature", "moves the price by", box=None, pad_edge=False)
     ranked = sorted(house["contributions"].items(), key=lambda kv: -abs(kv[1]))[:TOP]
     for name, part in ranked:
-        reasons.add_row(name, f"{'+' if part >= 0 else '-'}{_money(abs(part))}")
-    out_console.print(reasons)
+        reasons.add_row(name, f"{'+' if part >= 0 else '-'}{number(abs(part))}")
+    show_table(reasons)
     similar = Table("comparable", "price", "differs in", box=None, pad_edge=False)
     for i, comparable in enumerate(house["comparables"], start=1):
         differs = ", ".join(f"{d['field']} {d['comparable']} (this house {d['value']})"
                             for d in comparable["differences"]) or "nothing: the same house"
-        similar.add_row(str(i), _money(comparable["price"]), differs)
-    out_console.print(similar)
+        similar.add_row(str(i), number(comparable["price"]), differs)
+    show_table(similar)
     for warning in house["warnings"]:
         out_console.print(f"warning: {warning['field']}: {warning['message']}")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from estimator.cli.output import out_console, print_json
+from estimator.cli.output import number, out_console, print_json, show_table
 from estimator.cli.train import JsonOpt, RegistryOpt
 from estimator.registry import Registry
 
@@ -39,10 +39,10 @@ def list_(
         return
     table = Table("model", "version", "family", "created", "aliases", "test MAE", "parent")
     for r in rows:
-        mae = f"{r['test_mae']:.4g}" if isinstance(r["test_mae"], float) else ""
+        mae = number(r["test_mae"]) if isinstance(r["test_mae"], float) else ""
         table.add_row(r["model"], r["version"], str(r["family"]), str(r["created"]),
                       ", ".join(r["aliases"]), mae, str(r["parent"] or ""))
-    out_console.print(table)
+    show_table(table)
 
 
 @app.command()
@@ -71,7 +71,7 @@ def show(
                       "dropped for a missing target")
     out_console.print(f"features ({len(meta.get('features', []))}): "
                       f"{', '.join(meta.get('features', []))}  ->  {meta.get('target')}")
-    out_console.print(metrics_table(meta.get("metrics", {})))
+    show_table(metrics_table(meta.get("metrics", {})))
     holders = [a for a, v in reg.aliases(info.name).items() if v == info.version]
     out_console.print(f"aliases here: {', '.join(holders) or '-'}")
 
@@ -123,4 +123,4 @@ def history(
     for e in events:
         table.add_row(e["when"], e["alias"], str(e["from"] or "-"), str(e["to"] or "-"),
                       e["by"], e.get("reason", ""))
-    out_console.print(table)
+    show_table(table)

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from estimator import config as config_mod
-from estimator.cli.output import out_console, print_json, progress_bars
+from estimator.cli.output import number, out_console, print_json, progress_bars, show_table
 from estimator.registry import Registry
 
 ConfOpt = Annotated[Path | None, typer.Option("--conf", "-c", help="Config file (YAML or JSON); "
@@ -72,21 +73,19 @@ def _report(ref: str, path: str, metrics: dict[str, object], notes: list[str], a
         out_console.print(f"note: {note}")
     verb = "already registered" if existing else "registered"
     out_console.print(f"{verb} [bold]{ref}[/bold] in {path}")
-    out_console.print(metrics_table(metrics))
+    show_table(metrics_table(metrics))
 
 
-def metrics_table(metrics: dict[str, object]) -> object:
-    from rich.table import Table
-
+def metrics_table(metrics: dict[str, object]) -> Table:
     table = Table("split", "MAE", "RMSE", "R²", "MAPE %", "MAE / mean %")
     for split in ("train", "validation", "test"):
         m = metrics.get(split)
         if isinstance(m, dict):
-            table.add_row(split, *(f"{m[k]:.4g}" for k in ("mae", "rmse", "r2", "mape",
-                                                            "mae_share")))
+            table.add_row(split, *(number(m[k]) for k in ("mae", "rmse", "r2", "mape",
+                                                           "mae_share")))
     cv = metrics.get("cv")
     if isinstance(cv, dict):
         table.add_row(f"cv {cv['splits']}x{cv['repeats']}",
-                      *(f"{cv[k]['mean']:.4g} ± {cv[k]['std']:.2g}"
+                      *(f"{number(cv[k]['mean'])} ± {number(cv[k]['std'], 2)}"
                         for k in ("mae", "rmse", "r2", "mape", "mae_share")))
     return table

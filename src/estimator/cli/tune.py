@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
-from estimator.cli.output import err_console, out_console, print_json
+from estimator.cli.output import err_console, number, out_console, print_json, show_table
 from estimator.cli.train import ConfOpt, JsonOpt, QuietOpt, RegistryOpt, SetOpt, load_config
 from estimator.cli.train import metrics_table as _metrics_table
 from estimator.registry import Registry
@@ -18,7 +19,7 @@ from estimator.registry import Registry
 def _trial_bar(quiet: bool, metric: str) -> Iterator[Any]:
     """A `(done, total, best, number)` callback drawing the trials bar with the best value."""
     if quiet:
-        yield lambda done, total, best, number: None
+        yield lambda done, total, best, trial: None
         return
     from rich.progress import (
         BarColumn,
@@ -32,8 +33,8 @@ def _trial_bar(quiet: bool, metric: str) -> Iterator[Any]:
                    TextColumn("{task.fields[info]}"), console=err_console)
     task = bar.add_task("trials", total=None, info="")
 
-    def update(done: int, total: int, best: float | None, number: int | None) -> None:
-        info = f"best {metric} {best:.4g} (trial {number})" if best is not None else ""
+    def update(done: int, total: int, best: float | None, trial: int | None) -> None:
+        info = f"best {metric} {number(best)} (trial {trial})" if best is not None else ""
         bar.update(task, completed=done, total=total, info=info)
 
     with bar:
@@ -83,7 +84,8 @@ def tune(
     if result.best_trial is None:
         out_console.print("no trial has completed yet; nothing registered")
         return
-    out_console.print(f"best cross-validated {result.metric} {result.best_value:.4g} "
+    best = number(result.best_value) if result.best_value is not None else "?"
+    out_console.print(f"best cross-validated {result.metric} {best} "
                       f"(trial {result.best_trial})")
     for key, value in result.best_params.items():
         out_console.print(f"  {key} = {value:.4g}" if isinstance(value, float)
@@ -91,7 +93,7 @@ def tune(
     if result.version is not None:
         out_console.print(f"registered [bold]{result.version.ref}[/bold] in "
                           f"{result.version.path}")
-        out_console.print(_metrics_table(result.metrics))
+        show_table(_metrics_table(result.metrics))
     out_console.print(f"browse the study: optuna-dashboard {result.storage}")
 
 
@@ -123,7 +125,7 @@ def select(
                     "model": result.version.ref if result.version else None,
                     "path": str(result.version.path) if result.version else None})
     else:
-        out_console.print(_comparison(flat_rows(result.rows, result.metric), result.metric,
+        show_table(_comparison(flat_rows(result.rows, result.metric), result.metric,
                                       result.limit_ms))
     if result.chosen is None:
         fastest = min(result.rows, key=lambda r: r["latency_ms"]["p99"])
@@ -136,14 +138,12 @@ def select(
         out_console.print(f"chose [bold]{result.chosen_label}[/bold]{where}")
 
 
-def _comparison(rows: list[dict[str, Any]], metric: str, limit: float) -> Any:
-    from rich.table import Table
-
+def _comparison(rows: list[dict[str, Any]], metric: str, limit: float) -> Table:
     table = Table("candidate", "family", f"CV {metric.upper()}", "test MAE", "p99 ms", "fits",
                   "chosen", title=f"best {metric.upper()} within {limit:g} ms (p99)")
     for r in rows:
         table.add_row(r["candidate"], r["family"],
-                      f"{r[f'cv_{metric}']:.4g}±{r[f'cv_{metric}_std']:.2g}",
-                      f"{r['test_mae']:.4g}", f"{r['p99_ms']:.3f}",
+                      f"{number(r[f'cv_{metric}'])}±{number(r[f'cv_{metric}_std'], 2)}",
+                      number(r["test_mae"]), f"{r['p99_ms']:.3f}",
                       "yes" if r["within_limit"] else "no", "*" if r["chosen"] else "")
     return table

@@ -8,12 +8,13 @@ shape before validation so that both are checked by the same rules.
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from estimator.config.base import Strict
@@ -113,15 +114,37 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return out  # type: ignore[no-any-return]
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The config tables an annotation admits (through Optional, unions and Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _keys_at(loc: list[str]) -> list[str]:
+    """The keys valid where `loc` points: the table its last key was written in."""
+    tables: list[type[BaseModel]] = [Config]
+    for part in loc[:-1]:
+        fields = [t.model_fields[part] for t in tables if part in t.model_fields]
+        if fields:
+            tables = [m for f in fields for m in _models_in(f.annotation)]
+        else:  # the family tag of a discriminated union, which pydantic adds to the path
+            tables = [t for t in tables if t.model_fields.get("family") is not None
+                      and t.model_fields["family"].default == part] or tables
+    return sorted({k for t in tables for k in t.model_fields})
+
+
 def _describe(err: PydanticValidationError) -> ConfigError:
     first = err.errors()[0]
-    loc = [str(p) for p in first["loc"] if not str(p).endswith("Config")]
+    raw_loc = [str(p) for p in first["loc"] if not str(p).endswith("Config")]
     # Discriminated unions add the family tag to the path; users never wrote it.
-    loc = [p for p in loc if p not in ("mlp", "gbm", "linear", "ensemble")]
+    loc = [p for p in raw_loc if p not in ("mlp", "gbm", "linear", "ensemble")]
     key = ".".join(loc) or "(top level)"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
-        return ConfigError(f"Unknown config key '{key}'.", key=key)
+        close = difflib.get_close_matches(raw_loc[-1], _keys_at(raw_loc), n=1, cutoff=0.6)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        return ConfigError(f"Unknown config key '{key}'.{hint}", key=key)
     if first["type"] == "missing":
         return ConfigError(f"The config key '{key}' is required.", key=key)
     value = first.get("input")

@@ -26,10 +26,13 @@ class GBMModel:
         """XGBoost's own SHAP values (`pred_contribs`), against the trees' expected value.
 
         XGBoost computes in float32: the base absorbs the rounding, so that base
-        plus contributions is the prediction exactly.
+        plus contributions is the prediction exactly. Inputs beyond float32's range
+        are held at its edge, where every split sends them the same way.
         """
         import xgboost as xgb
 
+        edge = float(np.finfo(np.float32).max)
+        X = np.clip(X, -edge, edge)
         contribs = np.asarray(self.booster.predict(xgb.DMatrix(X, nthread=1), pred_contribs=True),
                               dtype=np.float64)[:, :-1]
         return self.predict(X) - contribs.sum(axis=1), contribs

@@ -33,9 +33,6 @@ class Answers:
         self.types = ApiTypes.build(self.rules, max_batch)
         self._keys = [f"Prediction price {i}" for i in range(max_batch)]
         self._model = {"name": predictor.name, "version": predictor.version}
-        feats = predictor.schema.features
-        self._centre = np.array([f.mean if f.mean is not None else np.nan for f in feats])
-        self._spread = np.array([f.std if f.std else np.nan for f in feats])
 
     def v1(self, body: bytes) -> tuple[bytes, int]:
         """The article's answer: the houses as sent and one `Prediction price i` each.
@@ -96,14 +93,7 @@ class Answers:
         prices = estimates.price
         bad = np.flatnonzero(~np.isfinite(prices))
         if bad.size:
-            row = int(bad[0])
-            with np.errstate(over="ignore", invalid="ignore"):
-                z = np.abs(houses.matrix[row] - self._centre) / self._spread
-            j = int(np.nanargmax(z)) if not np.isnan(z).all() else 0
-            raise ValidationError("the model cannot price this house: its values are too far "
-                                  "outside the range seen in training", row=row,
-                                  field=self.predictor.schema.names[j],
-                                  value=float(houses.matrix[row, j]))
+            raise self.rules.too_far(houses.matrix, int(bad[0]), "price")
         return estimates
 
     def _refusal(self, err: pydantic_core.ValidationError, v2: bool) -> ValidationError:
