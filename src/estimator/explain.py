@@ -147,4 +147,5 @@ class Explainer:
         if feature.kind == "categorical":
             names = list(feature.categories)
             return names[int(value)] if 0 <= value < len(names) else "<unknown>"
-        return int(value) if feature.kind in ("integer", "binary") else float(value)
+        whole = feature.kind in ("integer", "binary") and abs(value) < 2**53  # JSON's ints
+        return int(value) if whole else float(value)
