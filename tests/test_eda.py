@@ -188,3 +188,40 @@ def test_cli_errors_are_one_line(tmp_path: Path, args: tuple[str, ...], code: in
     assert proc.returncode == code
     assert proc.stderr.splitlines() == [message]
     assert not (tmp_path / "reports").exists()
+
+
+def test_real_data_traps_are_flagged(tmp_path: Path) -> None:
+    """An agency's file as it comes: an id, year columns, a garage built in 2207, a far-out
+    lot size and a category with gaps."""
+    rng = np.random.default_rng(3)
+    n = 400
+    frame = pd.DataFrame({
+        "Order": np.arange(1, n + 1),
+        "living_area": rng.normal(120, 30, n).round(1),
+        "lot_area": rng.normal(600, 80, n).round(),
+        "YearBuilt": rng.integers(1900, 2008, n),
+        "YrSold": rng.integers(2006, 2011, n),
+        "GarageYrBlt": rng.integers(1950, 2010, n).astype(float),
+        "style": rng.choice(["detached", "terraced", "flat"], n).astype(object),
+        "price": rng.normal(200_000, 40_000, n).round(-2),
+    })
+    frame.loc[7, "GarageYrBlt"] = 2207
+    frame.loc[9, "lot_area"] = 250_000
+    frame.loc[:29, "style"] = None
+    result = eda(frame, target="price", out_dir=tmp_path)
+    s = result.summary
+    assert s["identifiers"] == [{"name": "Order", "why": "unique in every row and named like "
+                                                        "an id"}]
+    by_name = {f["name"]: f for f in s["features"]}
+    assert {n for n, f in by_name.items() if f["year"]} == {"YearBuilt", "YrSold", "GarageYrBlt"}
+    garage = by_name["GarageYrBlt"]["suspicious"]
+    assert garage["count"] == 1 and garage["examples"] == [2207.0]
+    assert "after 2010" in garage["rule"]
+    assert by_name["YrSold"]["suspicious"] is None
+    assert by_name["lot_area"]["suspicious"]["examples"][0] == 250_000
+    assert s["categorical"]["style"]["missing"] == 30
+    html = result.html.read_text()
+    assert '<a href="#identifiers">' in html and 'id="identifiers"' in html
+    assert "exclude: [Order]" in html
+    assert "<td>2,207</td>" not in html and "2207" in html  # years without separators
+    assert "<em>(missing)</em></td><td>30</td>" in html

@@ -157,6 +157,8 @@ class HouseRules:
         self._index = {f.name: j for j, f in enumerate(feats)}
         self._codes = [{c: float(i) for i, c in enumerate(f.categories)}
                        if f.kind == "categorical" else None for f in feats]
+        self._categories = [(j, f.name, codes) for j, (f, codes) in
+                            enumerate(zip(feats, self._codes, strict=True)) if codes is not None]
         bounds = np.array([_far_bounds(f) for f in feats], dtype=np.float64).reshape(-1, 2)
         self._low, self._high = bounds[:, 0], bounds[:, 1]
         self._centre = np.array([f.mean if f.mean is not None else np.nan for f in feats])
@@ -261,28 +263,49 @@ class HouseRules:
     # -- packing ----------------------------------------------------------------------------
 
     def pack(self, houses: Sequence[Mapping[str, Any]]) -> Houses:
-        """The raw matrix of validated houses (None or absent for a gap)."""
-        columns = {name: [house.get(name) for house in houses] for name in self._names}
-        return self._pack_columns(columns, len(houses), skip={})
+        """The raw matrix of validated houses (None or absent for a gap), in one NumPy call."""
+        rows = [list(map(house.get, self._names)) for house in houses]
+        unseen: list[Note] = []
+        for j, name, codes in self._categories:
+            for i, row in enumerate(rows):
+                value = row[j]
+                if value is not None:
+                    row[j] = self._code(codes, value, i, name, unseen)
+        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(self._names))
+        return Houses(matrix=matrix, notes=self._notes(matrix, unseen, skip={}))
 
     def _pack_columns(self, columns: Mapping[str, list[Any]], n: int,
                       skip: Mapping[int, Any]) -> Houses:
         matrix = np.empty((n, len(self._names)), dtype=np.float64)
-        notes: list[Note] = []
+        unseen: list[Note] = []
         for j, name in enumerate(self._names):
             col = columns[name]
             codes = self._codes[j]
-            if codes is None:
-                matrix[:, j] = np.array(col, dtype=np.float64)
-                continue
-            values = [math.nan if v is None else codes.get(v, -1.0) for v in col]
-            matrix[:, j] = values
-            notes += [Note(i, name, "unseen", f"{col[i]!r} was never seen in training; priced "
-                           "as an unknown category") for i, code in enumerate(values) if code == -1]
+            matrix[:, j] = col if codes is None else [
+                math.nan if v is None else self._code(codes, v, i, name, unseen)
+                for i, v in enumerate(col)]
+        return Houses(matrix=matrix, notes=self._notes(matrix, unseen, skip))
+
+    @staticmethod
+    def _code(codes: dict[str, float], value: str, row: int, name: str,
+              unseen: list[Note]) -> float:
+        """A category's index in the schema; -1, and a note, for one never seen."""
+        code = codes.get(value)
+        if code is None:
+            unseen.append(Note(row, name, "unseen", f"{value!r} was never seen in training; "
+                               "priced as an unknown category"))
+            return -1.0
+        return code
+
+    def _notes(self, matrix: FloatArray, unseen: list[Note],
+               skip: Mapping[int, Any]) -> list[Note]:
+        """Every warning about valid houses, by row then feature: gaps, unseen categories, far
+        values (refused rows, `skip`, have none)."""
         gaps = np.isnan(matrix)
-        far = (matrix < self._low) | (matrix > self._high)
-        if gaps.any() or far.any():
-            for i, j in zip(*np.nonzero(gaps | far), strict=True):
+        flagged = gaps | (matrix < self._low) | (matrix > self._high)
+        notes = list(unseen)
+        if flagged.any():
+            for i, j in zip(*np.nonzero(flagged), strict=True):
                 if i in skip:
                     continue
                 f = self.schema.features[j]
@@ -293,5 +316,6 @@ class HouseRules:
                     notes.append(Note(int(i), f.name, "far", (
                         f"{matrix[i, j]:.6g} is far outside the range seen in training "
                         f"({_num(f.min)} to {_num(f.max)}); the estimate is an extrapolation")))
-        notes.sort(key=lambda note: (note.row, self._index[note.field]))
-        return Houses(matrix=matrix, notes=notes)
+        if len(notes) > 1:
+            notes.sort(key=lambda note: (note.row, self._index[note.field]))
+        return notes

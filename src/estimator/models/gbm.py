@@ -32,10 +32,11 @@ class GBMModel:
         import xgboost as xgb
 
         edge = float(np.finfo(np.float32).max)
-        X = np.clip(X, -edge, edge)
-        contribs = np.asarray(self.booster.predict(xgb.DMatrix(X, nthread=1), pred_contribs=True),
+        rows = xgb.DMatrix(np.clip(X, -edge, edge), nthread=1)
+        contribs = np.asarray(self.booster.predict(rows, pred_contribs=True),
                               dtype=np.float64)[:, :-1]
-        return self.predict(X) - contribs.sum(axis=1), contribs
+        predicted = np.asarray(self.booster.predict(rows), dtype=np.float64)
+        return predicted - contribs.sum(axis=1), contribs
 
     def save(self, folder: Path) -> None:
         self.booster.save_model(str(folder / "xgboost.json"))

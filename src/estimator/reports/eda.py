@@ -28,6 +28,10 @@ COLLINEAR = 0.8
 CAP_MIN_COUNT = 10
 CAP_RATIO = 5
 CAP_NEIGHBOURS = 5
+FAR_OUT = 3.0  # Tukey's fences for "far out" values: beyond 3 inter-quartile ranges
+ID_NAME = re.compile(r"(^|[_\s.-])(id|pid|uid|key|index|order)$|^(id|pid|uid)([_\s.-]|$)|[a-z]Id$",
+                     re.IGNORECASE)
+YEAR_NAME = re.compile(r"year|yr|built", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,10 @@ def summarise(dataset: Dataset, name: str = "data", excluded: list[str] | None =
     pairs = [{"a": columns[i], "b": columns[j], "r": _num(corr.iat[i, j])} for i, j in close]
     features = [_feature(f.name, f.kind, f.description, f.missing, frame[f.name], y,
                          numeric.get(f.name), len(frame)) for f in schema.features]
+    years = year_columns(features)
+    for f in features:
+        f["year"] = f["name"] in years
+        f["suspicious"] = suspicious(f, numeric.get(f["name"]), years, features)
     return {
         "name": name,
         "source": dataset.fingerprint,
@@ -115,12 +123,14 @@ def summarise(dataset: Dataset, name: str = "data", excluded: list[str] | None =
         "target": _target(schema.target.name, schema.target.description, dataset.target),
         "features": features,
         "categorical": {f["name"]: {"cardinality": len(f["levels"]), "levels": f["levels"],
-                                    "target_mean": f["target_mean"]}
+                                    "target_mean": f["target_mean"], "missing": f["missing"],
+                                    "missing_target_mean": f.get("missing_target_mean")}
                         for f in features if f["kind"] == "categorical"},
         "correlation": {"columns": columns, "matrix": matrix},
         "target_correlation": [{"feature": str(k), "r": _num(v)} for k, v in ranked.items()],
         "collinear_threshold": collinear,
         "collinear_pairs": pairs,
+        "identifiers": identifiers(frame, schema.names),
         "notes": _notes(dataset, excluded or []),
     }
 
@@ -149,6 +159,58 @@ def find_cap(values: np.ndarray) -> dict[str, Any] | None:
     return {"value": float(levels[-1]), "count": top, "share": top / present.size}
 
 
+def identifiers(frame: pd.DataFrame, names: list[str]) -> list[dict[str, str]]:
+    """Columns that look like row identifiers: a model learns nothing true from them."""
+    found = []
+    for name in names:
+        col = frame[name].dropna()
+        unique = len(col) == len(frame) and col.nunique() == len(col) and len(col) > 20 \
+            and (col.dtype == object or pd.api.types.is_integer_dtype(col)
+                 or bool((col % 1 == 0).all()))
+        named = bool(ID_NAME.search(name))
+        if unique or named:
+            why = " and ".join(part for part, hit in (("unique in every row", unique),
+                                                       ("named like an id", named)) if hit)
+            found.append({"name": name, "why": why})
+    return found
+
+
+def year_columns(features: list[dict[str, Any]]) -> set[str]:
+    """Whole-number columns that hold years: named so, with values in a plausible span."""
+    return {f["name"] for f in features if f["kind"] == "integer" and YEAR_NAME.search(f["name"])
+            and f["median"] is not None and 1000 <= f["median"] <= 3000}
+
+
+def suspicious(feature: dict[str, Any], values: pd.Series | None, years: set[str],
+               features: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Values that are impossible or far out: a year beyond every other date column's last
+    (a garage built in 2207 in houses sold up to 2010), or beyond Tukey's far-out fences."""
+    if values is None or feature["kind"] == "binary":
+        return None
+    present = values.dropna().to_numpy(dtype=np.float64)
+    if feature["name"] in years:
+        others = [f["max"] for f in features if f["name"] in years and f["name"] != feature["name"]
+                  and f["max"] is not None]
+        if others:
+            beyond = np.sort(present[present > max(others)])[::-1]
+            if beyond.size:
+                return {"rule": f"after {max(others):.0f}, the last year of the other date "
+                                "columns", "count": int(beyond.size),
+                        "examples": [_num(v) for v in beyond[:3]]}
+        return None
+    q1, q3 = np.quantile(present, [0.25, 0.75])
+    spread = q3 - q1
+    if spread <= 0:
+        return None
+    low, high = q1 - FAR_OUT * spread, q3 + FAR_OUT * spread
+    far = present[(present < low) | (present > high)]
+    if not far.size:
+        return None
+    extreme = far[np.argsort(-np.abs(far - np.median(present)))]
+    return {"rule": f"beyond {FAR_OUT:g} inter-quartile ranges ({_num(low)} to {_num(high)})",
+            "count": int(far.size), "examples": [_num(v) for v in extreme[:3]]}
+
+
 def _feature(name: str, kind: str, description: str, missing: int, col: pd.Series,
              y: pd.Series, values: pd.Series | None, rows: int) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "kind": kind, "description": description,
@@ -158,6 +220,8 @@ def _feature(name: str, kind: str, description: str, missing: int, col: pd.Serie
         means = y.groupby(col.astype(str).to_numpy()).mean()
         out["levels"] = {str(k): int(v) for k, v in counts.items()}
         out["target_mean"] = {str(k): _num(means.get(k)) for k in counts.index}
+        if missing:  # the missing level is a level too: how many, and what they sell for
+            out["missing_target_mean"] = _num(y[col.isna().to_numpy()].mean())
         return out
     arr = values.to_numpy(dtype=np.float64)
     present = arr[~np.isnan(arr)]
@@ -207,6 +271,8 @@ def render(summary: dict[str, Any], images: dict[str, Any]) -> str:
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters["num"] = _fmt
+    env.filters["year"] = lambda value: "-" if value is None else f"{value:.0f}"
+    env.filters["attr_filter"] = lambda value, name: env.filters[name](value)
     env.filters["code"] = lambda text: Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>",
                                                      str(escape(text))))
     return env.get_template("eda.html").render(s=summary, img=images)

@@ -90,10 +90,9 @@ class Answers:
         """`Predictor.estimate`, refusing a house the model cannot price finitely."""
         with np.errstate(over="ignore", invalid="ignore"):  # extremes are refused below
             estimates = self.predictor.estimate(houses.matrix, level, ranges=ranges)
-        prices = estimates.price
-        bad = np.flatnonzero(~np.isfinite(prices))
-        if bad.size:
-            raise self.rules.too_far(houses.matrix, int(bad[0]), "price")
+        finite = np.isfinite(estimates.price)
+        if not finite.all():
+            raise self.rules.too_far(houses.matrix, int(np.argmin(finite)), "price")
         return estimates
 
     def _refusal(self, err: pydantic_core.ValidationError, v2: bool) -> ValidationError:
