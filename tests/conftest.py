@@ -42,6 +42,15 @@ def price_with_training_stack_blocked(version: Path) -> float:
     return float(proc.stdout)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def prediction_log_elsewhere(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Servers started by tests (in this process or as commands) log into a scratch folder,
+    not into the working folder."""
+    scratch = tmp_path_factory.mktemp("prediction-log")
+    os.environ.setdefault("ESTIMATOR_DATABASE_URL", f"sqlite:///{scratch / 'predictions.db'}")
+    os.environ.setdefault("ESTIMATOR_SPOOL", str(scratch / "prediction-log.spool"))
+
+
 @pytest.fixture(scope="session")
 def session_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     return Registry(tmp_path_factory.mktemp("registry"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +25,10 @@ def running(registry: Path | None = None, model: str | None = None, root_path: s
             **settings: Any) -> Iterator[httpx.Client]:
     """Serve `model` (or whatever the settings name) and yield a client bound to it;
     `root_path` is uvicorn's, for a service behind a proxy that strips a prefix."""
-    options: dict[str, Any] = {"reload_interval": 0.0, **settings}
+    scratch = Path(tempfile.mkdtemp(prefix="estimator-log-"))  # each server its own log
+    options: dict[str, Any] = {"reload_interval": 0.0,
+                               "database_url": f"sqlite:///{scratch / 'predictions.db'}",
+                               "spool": scratch / "prediction-log.spool", **settings}
     if registry is not None:
         options["registry"] = registry
     if model is not None:
@@ -45,6 +49,7 @@ def running(registry: Path | None = None, model: str | None = None, root_path: s
                 raise RuntimeError("the test server did not start")
             time.sleep(0.02)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            client.app_state = app.state  # type: ignore[attr-defined]  # the writer, for tests
             yield client
     finally:
         server.should_exit = True

@@ -93,7 +93,8 @@ def california_answers(california_gbm: VersionInfo) -> Answers:
 def test_answers_price_like_the_predictor(california_answers: Answers) -> None:
     predictor = california_answers.predictor
     rows = [predictor.schema.example_row() | {"median_income": x} for x in (1.5, 3.0, 8.0)]
-    body, n = california_answers.v1(json.dumps(rows).encode())
+    answer = california_answers.v1(json.dumps(rows).encode())
+    body, n = answer.content, answer.count
     prices = [p[f"Prediction price {i}"] for i, p in enumerate(json.loads(body)["predictions"])]
     assert n == 3
     assert prices == pytest.approx(predictor.predict_rows(rows).tolist(), rel=1e-12)
@@ -102,7 +103,7 @@ def test_answers_price_like_the_predictor(california_answers: Answers) -> None:
 def test_one_house_prices_like_a_batch(boston_answers: Answers) -> None:
     predictor = boston_answers.predictor
     rows = [predictor.schema.example_row() | {"CRIM": x} for x in (0.01, 5.0, 80.0, 900.0)]
-    alone = [json.loads(boston_answers.v2(json.dumps({"instances": [row]}).encode())[0])
+    alone = [json.loads(boston_answers.v2(json.dumps({"instances": [row]}).encode()).content)
              for row in rows]
     batch = predictor.predict_rows(rows).tolist()
     assert [a["predictions"][0]["price"] for a in alone] == pytest.approx(batch, rel=1e-12)
@@ -111,7 +112,8 @@ def test_one_house_prices_like_a_batch(boston_answers: Answers) -> None:
 
 def test_colons_inside_strings_are_only_text(california_answers: Answers) -> None:
     row = california_answers.predictor.schema.example_row() | {"ocean_proximity": "NEAR: BAY"}
-    body, n = california_answers.v2(json.dumps({"instances": [row]}).encode())
+    answer = california_answers.v2(json.dumps({"instances": [row]}).encode())
+    body, n = answer.content, answer.count
     [warning] = json.loads(body)["predictions"][0]["warnings"]
     assert n == 1 and "'NEAR: BAY' was never seen" in warning["message"]
     sneaky = json.dumps([row | {"pool": 1}]).replace('"NEAR: BAY"', '"NEAR BAY"')
@@ -183,7 +185,8 @@ def test_schema_rows_pass_and_one_bad_field_is_named(name: str, data: st.DataObj
     answers: Answers = request.getfixturevalue(name)
     schema = answers.predictor.schema
     rows = data.draw(rows_of(schema))
-    body, n = answers.v2(json.dumps({"instances": rows}).encode())
+    answer = answers.v2(json.dumps({"instances": rows}).encode())
+    body, n = answer.content, answer.count
     assert n == len(rows) and len(json.loads(body)["predictions"]) == len(rows)
     row = data.draw(st.integers(0, len(rows) - 1))
     feature = data.draw(st.sampled_from(schema.features))
@@ -224,7 +227,7 @@ def test_a_file_and_a_request_get_the_same_verdict_and_price(data: st.DataObject
         house = {n: _json_value(frame, i, n) for n in KINDS}
         house = {n: v for n, v in house.items() if v is not None or not gaps or n == "area"}
         try:
-            body, _ = answers.v2(json.dumps({"instances": [house]}).encode())
+            body = answers.v2(json.dumps({"instances": [house]}).encode()).content
         except ValidationError as refused:
             assert i in houses.errors, (house, refused)
             assert houses.errors[i].field == refused.field

@@ -2,8 +2,9 @@
 
 The API (JSON bytes), `Predictor.predict_rows` (Python rows), batch scoring
 and training (columns of a table) all validate through the pydantic types
-built here, so a house gets the same verdict in the same words wherever it
-comes from: a `ValidationError` naming the row and the field. Valid houses
+of `estimator.house`, so a house gets the same verdict in the same words
+wherever it comes from: a `ValidationError` naming the row and the field.
+Valid houses
 are then packed into one raw matrix: numbers as they are, a category as its
 index in the schema (-1 for one never seen), NaN for a missing value.
 `Preprocessor.transform` turns that matrix into model inputs.
@@ -22,75 +23,21 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, NamedTuple, NotRequired
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pydantic_core
-from pydantic import AfterValidator, ConfigDict, Field, Strict, TypeAdapter
-from pydantic_core import PydanticCustomError
-from typing_extensions import TypedDict
+from pydantic import TypeAdapter
 
 from estimator.errors import ValidationError
+from estimator.house import feature_type, house_type, typed_dict
 from estimator.schema import Feature, Schema
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 
-def _whole(value: float) -> float:
-    # pydantic's multiple_of forgives 2.0000000001; a count must be exact.
-    if not value.is_integer():
-        raise PydanticCustomError("whole_number", "not a whole number")
-    return value
-
-
-def _zero_or_one(value: float) -> float:
-    if value not in (0.0, 1.0):
-        raise PydanticCustomError("binary", "not 0 or 1")
-    return value
-
-
 def _num(value: float | None) -> str:
     return "?" if value is None else f"{value:.6g}"
-
-
-def _as_integer(schema: dict[str, Any]) -> None:
-    schema["type"] = "integer"  # JSON Schema's integer admits 3.0 too
-
-
-def _as_binary(schema: dict[str, Any]) -> None:
-    schema["type"] = "integer"
-    schema["enum"] = [0, 1]
-
-
-def feature_type(feature: Feature) -> Any:
-    """The annotated type of one feature's value, with its documentation."""
-    if feature.kind == "categorical":
-        value: Any = Annotated[str, Strict()]
-    elif feature.kind == "numeric":
-        value = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-    else:
-        check = _zero_or_one if feature.kind == "binary" else _whole
-        shape = _as_binary if feature.kind == "binary" else _as_integer
-        value = Annotated[float, Strict(), AfterValidator(check),
-                          Field(allow_inf_nan=False, json_schema_extra=shape)]
-    examples = list(feature.categories) if feature.kind == "categorical" else [feature.example]
-    doc = Field(title=feature.name, description=feature.describe(), examples=examples or None)
-    return Annotated[value | None if feature.optional else value, doc]
-
-
-def typed_dict(title: str, fields: dict[str, Any], **config: Any) -> Any:
-    """A TypedDict built at run time, so that a key may be any string ('living area')."""
-    make: Any = TypedDict
-    built = make(title, fields)
-    built.__pydantic_config__ = ConfigDict(title=title, **config)  # type: ignore[typeddict-item]
-    return built
-
-
-def house_type(schema: Schema) -> Any:
-    """`HouseIn`: one house keyed by feature name; unknown keys are refused."""
-    return typed_dict("HouseIn", {
-        f.name: NotRequired[feature_type(f)] if f.optional else feature_type(f)
-        for f in schema.features}, extra="forbid")
 
 
 def _shown(value: Any) -> str:

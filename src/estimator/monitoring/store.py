@@ -59,6 +59,8 @@ predictions = sa.Table(
     sa.Column("version", sa.String(), nullable=False),
     sa.Column("features", sa.JSON(), nullable=False),
     sa.Column("price", sa.Double(), nullable=False),
+    sa.Column("lower", sa.Double(), nullable=True),
+    sa.Column("upper", sa.Double(), nullable=True),
     sa.Index(None, "model", "created_at"),
 )
 
@@ -85,6 +87,8 @@ class Prediction:
     features: Mapping[str, Any]
     price: float
     created_at: datetime = field(default_factory=_now)
+    lower: float | None = None
+    upper: float | None = None
     actual: float | None = None
     received_at: datetime | None = None
 
@@ -114,10 +118,15 @@ class PredictionLog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def record(self, *entries: Prediction) -> None:
-        """Store predictions in one transaction (and the feedback of those that carry one)."""
+    def record(self, *entries: Prediction, skip_existing: bool = False) -> None:
+        """Store predictions in one transaction (and the feedback of those that carry one).
+
+        With `skip_existing`, a prediction whose id is already stored is left as it is,
+        so that replaying rows after a crash stores each once.
+        """
         rows = [{"id": p.id, "created_at": p.created_at, "model": p.model,
-                 "version": p.version, "features": dict(p.features), "price": float(p.price)}
+                 "version": p.version, "features": dict(p.features), "price": float(p.price),
+                 "lower": p.lower, "upper": p.upper}
                 for p in entries]
         answered = [{"prediction_id": p.id, "actual": _actual(p.actual),
                      "received_at": p.received_at or _now()}
@@ -125,9 +134,20 @@ class PredictionLog:
         if not rows:
             return
         with database_errors(self.url), self._engine.begin() as connection:
-            connection.execute(predictions.insert(), rows)
+            connection.execute(self._insert(skip_existing), rows)
             if answered:
                 connection.execute(feedback.insert(), answered)
+
+    def _insert(self, skip_existing: bool) -> Any:
+        if not skip_existing:
+            return predictions.insert()
+        if self.url.get_backend_name() == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(predictions).on_conflict_do_nothing(index_elements=["id"])
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(predictions).on_conflict_do_nothing(index_elements=["id"])
 
     def get(self, prediction_id: str) -> Prediction:
         """The prediction with this id; PredictionNotFoundError when the log has none."""
@@ -191,5 +211,5 @@ def _select() -> sa.Select[Any]:
 
 def _prediction(row: sa.Row[Any]) -> Prediction:
     return Prediction(id=row.id, model=row.model, version=row.version, features=row.features,
-                      price=row.price, created_at=row.created_at, actual=row.actual,
-                      received_at=row.received_at)
+                      price=row.price, created_at=row.created_at, lower=row.lower,
+                      upper=row.upper, actual=row.actual, received_at=row.received_at)

@@ -10,6 +10,8 @@ Nothing here imports pandas or PyTorch.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -17,24 +19,35 @@ import orjson
 import pydantic_core
 
 from estimator.errors import ValidationError
+from estimator.monitoring.store import Prediction
 from estimator.predictor import Estimates, Predictor
 from estimator.serving.handlers import InvalidJSONError, RequestTooLargeError
 from estimator.serving.schemas import ApiTypes
 from estimator.validation import Houses
 
 
+@dataclass
+class Answer:
+    """The bytes to send, and the estimates to log (none when logging is off)."""
+
+    content: bytes
+    count: int
+    logged: list[Prediction] = field(default_factory=list)
+
+
 class Answers:
     """The v1 and v2 answers of one loaded version."""
 
-    def __init__(self, predictor: Predictor, max_batch: int) -> None:
+    def __init__(self, predictor: Predictor, max_batch: int, log: bool = False) -> None:
         self.predictor = predictor
+        self.log = log
         self.rules = predictor.rules
         self.max_batch = max_batch
         self.types = ApiTypes.build(self.rules, max_batch)
         self._keys = [f"Prediction price {i}" for i in range(max_batch)]
         self._model = {"name": predictor.name, "version": predictor.version}
 
-    def v1(self, body: bytes) -> tuple[bytes, int]:
+    def v1(self, body: bytes) -> Answer:
         """The article's answer: the houses as sent and one `Prediction price i` each.
 
         The houses are echoed as the bytes received, which were just
@@ -46,10 +59,13 @@ class Answers:
             raise self._refusal(err, v2=False) from None
         prices = self.price(self.rules.pack(rows))
         predictions = [{k: p} for k, p in zip(self._keys, prices, strict=False)]
-        return b"".join((b'{"inputData":', body.strip(), b',"predictions":',
-                         orjson.dumps(predictions), b"}")), len(prices)
+        content = b"".join((b'{"inputData":', body.strip(), b',"predictions":',
+                            orjson.dumps(predictions), b"}"))
+        logged = self._logged(rows, [uuid.uuid4().hex for _ in prices], prices, None, None) \
+            if self.log else []
+        return Answer(content, len(prices), logged)
 
-    def v2(self, body: bytes, level: float | None = None) -> tuple[bytes, int]:
+    def v2(self, body: bytes, level: float | None = None) -> Answer:
         """The model's name and version, and per house an id, a price, its range and its
         warnings; the body's `level` wins over the argument (the query's)."""
         try:
@@ -78,7 +94,22 @@ class Answers:
         answer = {"model": self._model, "level": level if level is not None else
                   calibration.level if calibration is not None else None,
                   "predictions": predictions}
-        return orjson.dumps(answer), len(predictions)
+        logged = self._logged(request["instances"], [p["id"] for p in predictions],
+                              estimates.price.tolist(), estimates.lower, estimates.upper) \
+            if self.log else []
+        return Answer(orjson.dumps(answer), len(predictions), logged)
+
+    def _logged(self, houses: list[dict[str, Any]], ids: list[str], prices: list[float],
+                lower: Any, upper: Any) -> list[Prediction]:
+        """The estimates as the prediction log keeps them: the houses as sent, priced."""
+        now = datetime.now(UTC)
+        name, version = self.predictor.name, self.predictor.version
+        lows = lower.tolist() if lower is not None else [None] * len(prices)
+        highs = upper.tolist() if upper is not None else [None] * len(prices)
+        return [Prediction(id=i, model=name, version=version, features=house, price=price,
+                           created_at=now, lower=low, upper=high)
+                for i, house, price, low, high in zip(ids, houses, prices, lows, highs,
+                                                      strict=True)]
 
     def price(self, houses: Houses) -> list[float]:
         """Prices of valid houses; a house the model cannot price finitely is refused."""

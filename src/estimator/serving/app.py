@@ -23,6 +23,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
+from estimator.errors import EstimatorError
+from estimator.monitoring.database import upgrade
+from estimator.monitoring.writer import LogWriter
 from estimator.serving import handlers
 from estimator.serving.holder import ModelHolder
 from estimator.serving.metrics import Metrics, MetricsMiddleware
@@ -75,16 +78,22 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     if holder.current is not None:
         metrics.served(None, holder.current)
 
+    writer = prediction_log(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
         with threadpool_limits(limits=settings.blas_threads):
             await run_in_threadpool(holder.start)
+            if writer is not None:
+                await run_in_threadpool(start_log, writer, settings.database_url)
             try:
                 yield
             finally:
                 holder.stop()
+                if writer is not None:
+                    await run_in_threadpool(writer.stop)
 
     # /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN.
     app = FastAPIOffline(title="Estimator", version=_package_version(), lifespan=lifespan,
@@ -94,13 +103,33 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     app.state.settings = settings
     app.state.metrics = metrics
     handlers.install(app)
-    add_api_routes(app, holder, settings, metrics)
+    app.state.writer = writer
+    add_api_routes(app, holder, settings, metrics, writer)
     if settings.admin_token is not None:
         app.include_router(admin_router(holder, settings))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     holder.listeners.append(lambda previous, current: setattr(app, "openapi_schema", None))
     app.openapi = lambda: openapi_document(app, holder)  # type: ignore[method-assign]
     return app
+
+
+def prediction_log(settings: Settings) -> LogWriter | None:
+    """The writer of the prediction log, or None when logging is off; opens nothing yet."""
+    if not settings.log_predictions:
+        return None
+    return LogWriter(settings.database_url, settings.spool)
+
+
+def start_log(writer: LogWriter, url: str) -> None:
+    """Start writing; the embedded SQLite file gets its tables here, a server's database
+    from its migration step (`estimator db upgrade`). An unreachable database is no reason
+    not to serve: estimates wait in the spool."""
+    if url.startswith("sqlite"):
+        try:
+            upgrade(url)
+        except EstimatorError as err:
+            logging.getLogger("estimator.serving").error("prediction log: %s", err.message)
+    writer.start()
 
 
 def _telemetry(enabled: bool) -> dict[str, Any]:

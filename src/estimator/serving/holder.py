@@ -121,7 +121,8 @@ class ModelHolder:
         return self._bundle(predictor, path)
 
     def _bundle(self, predictor: Predictor, path: Path) -> Served:
-        return Served(predictor=predictor, answers=Answers(predictor, self.settings.max_batch),
+        return Served(predictor=predictor, answers=Answers(predictor, self.settings.max_batch,
+                                              log=self.settings.log_predictions),
                       path=path)
 
     def _switch(self, served: Served) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
 
+from estimator.monitoring.writer import LogWriter
 from estimator.registry import Registry
 from estimator.serving.handlers import RequestTooLargeError, UnauthorizedError
 from estimator.serving.holder import ModelHolder, Served
@@ -86,7 +87,7 @@ def _ref(served: Served | None) -> dict[str, str] | None:
 
 
 def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
-                   metrics: Metrics) -> None:
+                   metrics: Metrics, writer: LogWriter | None) -> None:
     """Predictions, then health, readiness, the model's description and metrics."""
     limit = settings.max_body_bytes
     rows = metrics.rows
@@ -98,9 +99,11 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
     async def predict_v1(request: Request) -> Response:
         """Send a JSON list of houses; get them back with one `Prediction price i` each."""
         served = holder.require()
-        content, n = served.answers.v1(await read_body(request, limit))
-        rows.labels(V1_PATH).inc(n)
-        return _answer(content, served)
+        answer = served.answers.v1(await read_body(request, limit))
+        rows.labels(V1_PATH).inc(answer.count)
+        if writer is not None:
+            writer.put(answer.logged)
+        return _answer(answer.content, served)
 
     @app.post(V2_PATH, tags=["predict"], summary="Estimate prices, with ids and warnings",
               responses=_errors(400, 413, 422, 503))
@@ -111,9 +114,11 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         id, a price, its range and its warnings (gaps imputed, values far outside the
         training range, unseen categories)."""
         served = holder.require()
-        content, n = served.answers.v2(await read_body(request, limit), level)
-        rows.labels(V2_PATH).inc(n)
-        return _answer(content, served)
+        answer = served.answers.v2(await read_body(request, limit), level)
+        rows.labels(V2_PATH).inc(answer.count)
+        if writer is not None:
+            writer.put(answer.logged)
+        return _answer(answer.content, served)
 
     @app.get("/health", response_model=HealthPublic, tags=["service"])
     async def health() -> dict[str, Any]:

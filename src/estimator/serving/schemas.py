@@ -14,7 +14,8 @@ from typing import Annotated, Any, NotRequired
 
 from pydantic import BaseModel, Field, Strict, TypeAdapter
 
-from estimator.validation import HouseRules, typed_dict
+from estimator.house import typed_dict
+from estimator.validation import HouseRules
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     otel: bool = Field(False, description="FastAPI's native OpenTelemetry spans, metrics and "
                        "logs, exported where the OTEL_* variables say.")
     log_level: str = "info"
+    database_url: str = Field("sqlite:///predictions.db", description="The prediction log: "
+                              "an SQLite file (the default, created at start) or "
+                              "postgresql+psycopg://USER:PASSWORD@HOST/DB (migrated by "
+                              "`estimator db upgrade`).")
+    log_predictions: bool = Field(True, description="Log every estimate served; false turns "
+                                  "the prediction log off.")
+    spool: Path = Field(Path("prediction-log.spool"), description="Where estimates wait, in "
+                        "order, while the prediction log's database is unavailable.")
 
     @field_validator("admin_token")
     @classmethod
