@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from estimator.cli import db, eda, explain, models, predict, serve, train, tune
+from estimator.cli import db, eda, explain, feedback, models, predict, serve, train, tune
 from estimator.errors import EstimatorError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("tune")(tune.tune)
 app.command("select")(tune.select)
 app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
+app.add_typer(feedback.app, name="feedback")
 
 
 def main(argv: list[str] | None = None) -> int:

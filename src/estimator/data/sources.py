@@ -41,8 +41,11 @@ class Dataset:
         return len(self.frame)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file into a DataFrame, with one clear error if it cannot be."""
+def read_table(path: str | Path, text: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a DataFrame, with one clear error if it cannot be.
+
+    Columns named in `text` are read as text (ids whose leading zeros matter).
+    """
     p = Path(path)
     if not p.exists():
         raise DataError(f"Data file '{p}' does not exist.", path=str(p))
@@ -53,7 +56,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(p)
         return pd.read_csv(p, encoding="utf-8-sig", sep=None if suffix == ".txt" else ",",
-                           engine="python" if suffix == ".txt" else "c", low_memory=False)
+                           engine="python" if suffix == ".txt" else "c", low_memory=False,
+                           dtype=dict.fromkeys(text, str) or None)
     except PermissionError:
         raise DataError(f"Data file '{p}' cannot be read: permission denied.",
                         path=str(p)) from None

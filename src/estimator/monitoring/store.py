@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,6 +70,7 @@ feedback = sa.Table(
               primary_key=True),
     sa.Column("actual", sa.Double(), nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("sold_at", UTCDateTime(), nullable=True),
 )
 
 
@@ -91,10 +92,20 @@ class Prediction:
     upper: float | None = None
     actual: float | None = None
     received_at: datetime | None = None
+    sold_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _aware(self.created_at, "created_at")
         _aware(self.received_at, "received_at")
+
+
+@dataclass(frozen=True)
+class Sale:
+    """A sale price reported for an earlier estimate, and when the house sold."""
+
+    id: str
+    price: float
+    sold_at: datetime | None = None
 
 
 class PredictionLog:
@@ -179,6 +190,33 @@ class PredictionLog:
                                     "a sale price is recorded once.") from None
         return self.get(prediction_id)
 
+    def add_sales(self, sales: list[Sale]) -> int:
+        """Store the sale prices of earlier estimates, all or none; how many were stored.
+
+        Raises ValidationError naming the row (0-based in `sales`) and field of the first
+        fault: a price that is not a positive finite number, a sale in the future, an id
+        given twice, an id the log has no estimate for, or one that already has a price.
+        """
+        now = _now()
+        ids = check_sales(sales)
+        with database_errors(self.url), self._engine.begin() as connection:
+            known = set(connection.execute(sa.select(predictions.c.id)
+                                           .where(predictions.c.id.in_(ids))).scalars())
+            priced = set(connection.execute(sa.select(feedback.c.prediction_id)
+                                            .where(feedback.c.prediction_id.in_(ids))).scalars())
+            for row, sale in enumerate(sales):
+                if sale.id not in known:
+                    raise ValidationError(f"no estimate with id '{sale.id}' is in the "
+                                          "prediction log", row=row, field="id")
+                if sale.id in priced:
+                    raise ValidationError(f"estimate '{sale.id}' already has a sale price; "
+                                          "a sale is recorded once", row=row, field="id")
+            if sales:
+                connection.execute(feedback.insert(), [
+                    {"prediction_id": sale.id, "actual": float(sale.price), "received_at": now,
+                     "sold_at": sale.sold_at} for sale in sales])
+        return len(sales)
+
     def recent(self, model: str, since: datetime) -> list[Prediction]:
         """The model's predictions made at or after `since` (aware), oldest first."""
         query = (_select()
@@ -187,6 +225,27 @@ class PredictionLog:
                  .order_by(predictions.c.created_at, predictions.c.id))
         with database_errors(self.url), self._engine.connect() as connection:
             return [_prediction(row) for row in connection.execute(query)]
+
+
+def check_sales(sales: list[Sale]) -> list[str]:
+    """The ids of sales that can be stored, in order; ValidationError naming the first row
+    whose price is not a positive number, whose sale is in the future or whose id repeats."""
+    now = _now()
+    seen: dict[str, int] = {}
+    for row, sale in enumerate(sales):
+        _aware(sale.sold_at, "sold_at")
+        if not (isinstance(sale.price, int | float) and math.isfinite(sale.price)
+                and sale.price > 0):
+            raise ValidationError(f"a sale price must be a positive number, got {sale.price!r}",
+                                  row=row, field="price", value=sale.price)
+        if sale.sold_at is not None and sale.sold_at > now + timedelta(days=1):
+            raise ValidationError(f"{sale.sold_at.date()} is in the future", row=row,
+                                  field="sold_at")
+        if sale.id in seen:
+            raise ValidationError(f"'{sale.id}' is reported twice (also in row "
+                                  f"{seen[sale.id]})", row=row, field="id")
+        seen[sale.id] = row
+    return list(seen)
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
@@ -205,11 +264,13 @@ def _actual(value: float | None) -> float:
 
 
 def _select() -> sa.Select[Any]:
-    return (sa.select(predictions, feedback.c.actual, feedback.c.received_at)
+    return (sa.select(predictions, feedback.c.actual, feedback.c.received_at,
+                      feedback.c.sold_at)
             .select_from(predictions.outerjoin(feedback)))
 
 
 def _prediction(row: sa.Row[Any]) -> Prediction:
     return Prediction(id=row.id, model=row.model, version=row.version, features=row.features,
                       price=row.price, created_at=row.created_at, lower=row.lower,
-                      upper=row.upper, actual=row.actual, received_at=row.received_at)
+                      upper=row.upper, actual=row.actual, received_at=row.received_at,
+                      sold_at=row.sold_at)

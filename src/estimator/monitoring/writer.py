@@ -48,6 +48,12 @@ class LogWriter:
         """Queue estimates for the log; never blocks, never raises for the database."""
         self._queue.extend(entries)
 
+    def settle(self, timeout: float = 2.0) -> None:
+        """Wait (briefly) until what is queued has been written or spooled."""
+        deadline = time.monotonic() + timeout
+        while self._queue and time.monotonic() < deadline:
+            time.sleep(self.interval / 10)
+
     @property
     def backlog(self) -> int:
         """Estimates not yet in the database: queued, or waiting in the spool."""

@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     app.state.writer = writer
     add_api_routes(app, holder, settings, metrics, writer)
     if settings.admin_token is not None:
-        app.include_router(admin_router(holder, settings))
+        app.include_router(admin_router(holder, settings, writer))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     holder.listeners.append(lambda previous, current: setattr(app, "openapi_schema", None))
     app.openapi = lambda: openapi_document(app, holder)  # type: ignore[method-assign]

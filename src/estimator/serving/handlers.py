@@ -99,10 +99,12 @@ async def _request_validation(request: Request, err: Exception) -> Response:
     """Query or path parameters FastAPI itself validates (request bodies are ours)."""
     assert isinstance(err, RequestValidationError)
     first: dict[str, Any] = err.errors()[0] if err.errors() else {}
-    loc = [str(p) for p in first.get("loc", ())]
-    field = loc[-1] if loc else None
+    raw = list(first.get("loc", ()))
+    rows = [p for p in raw if isinstance(p, int)]  # a list body: the item at fault
+    loc = [str(p) for p in raw]
+    field = next((p for p in reversed(raw) if isinstance(p, str)), None)
     return error_response(422, "invalid_input", f"{'.'.join(loc)}: {first.get('msg', 'invalid')}",
-                          field=field)
+                          row=rows[0] if rows else None, field=field)
 
 
 async def _unexpected(request: Request, err: Exception) -> Response:

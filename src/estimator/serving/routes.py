@@ -10,20 +10,25 @@ are added to the OpenAPI document from the served feature schema (see
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
+import orjson
+import pydantic
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
 
+from estimator.errors import ValidationError
+from estimator.monitoring.store import PredictionLog, Sale
 from estimator.monitoring.writer import LogWriter
 from estimator.registry import Registry
-from estimator.serving.handlers import RequestTooLargeError, UnauthorizedError
+from estimator.serving.handlers import InvalidJSONError, RequestTooLargeError, UnauthorizedError
 from estimator.serving.holder import ModelHolder, Served
 from estimator.serving.metrics import CONTENT_TYPE, Metrics
-from estimator.serving.schemas import ErrorPublic, ModelRef
+from estimator.serving.schemas import REF_TEMPLATE, ErrorPublic, ModelRef
 from estimator.serving.settings import Settings
 
 V1_PATH = "/v1/services/predict"
@@ -155,6 +160,13 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
 
+def _moment(when: datetime | date | None) -> datetime | None:
+    """A sale's moment: a date is taken at midnight UTC."""
+    if when is None or isinstance(when, datetime):
+        return when
+    return datetime(when.year, when.month, when.day, tzinfo=UTC)
+
+
 def _registry_aliases(registry: Registry | None, name: str) -> dict[str, str]:
     return registry.aliases(name) if registry is not None else {}
 
@@ -162,7 +174,43 @@ def _registry_aliases(registry: Registry | None, name: str) -> dict[str, str]:
 bearer = HTTPBearer(auto_error=False, description="The value of ESTIMATOR_ADMIN_TOKEN.")
 
 
-def admin_router(holder: ModelHolder, settings: Settings) -> APIRouter:
+class SaleIn(BaseModel):
+    """What a house sold for, reported for an estimate served earlier."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The estimate's id, as /v2/predict answered it.")
+    price: float = Field(description="The sale price, in the unit of the estimates.")
+    sold_at: AwareDatetime | date | None = Field(None, description="When it sold (a date, or "
+                                                 "a time with its zone); default: now.")
+
+
+SALES: TypeAdapter[Any] = TypeAdapter(SaleIn | list[SaleIn])
+SALE_LIST: TypeAdapter[list[SaleIn]] = TypeAdapter(list[SaleIn])
+
+
+def parse_sales(body: bytes) -> list[SaleIn]:
+    """One sale or a list of them; a fault names its row (0 for a single object) and field."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise InvalidJSONError(f"the body is not valid JSON ({err})") from None
+    try:
+        return SALE_LIST.validate_python(parsed if isinstance(parsed, list) else [parsed])
+    except pydantic.ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        loc = list(first["loc"])
+        row = loc[0] if loc and isinstance(loc[0], int) else None
+        field = str(loc[1]) if len(loc) > 1 else None
+        raise ValidationError(first["msg"], row=row, field=field) from None
+
+
+class StoredPublic(BaseModel):
+    stored: int = Field(description="Sale prices stored (all of those sent, or none).")
+
+
+def admin_router(holder: ModelHolder, settings: Settings,
+                 writer: LogWriter | None) -> APIRouter:
     """Routes that change the service; only mounted when ESTIMATOR_ADMIN_TOKEN is set."""
     assert settings.admin_token is not None
     expected = settings.admin_token.get_secret_value().encode()
@@ -174,9 +222,25 @@ def admin_router(holder: ModelHolder, settings: Settings) -> APIRouter:
             raise UnauthorizedError("This route needs the header 'Authorization: Bearer "
                                     "<ESTIMATOR_ADMIN_TOKEN>'.")
 
-    router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(authorised)])
+    router = APIRouter(prefix="/v1", dependencies=[Depends(authorised)])
+    log = writer.log if writer is not None else PredictionLog(settings.database_url)
 
-    @router.post("/reload", response_model=ReloadPublic, responses=_errors(401, 404, 409))
+    @router.post("/feedback", response_model=StoredPublic, responses=_errors(400, 401, 422),
+                 tags=["monitoring"], openapi_extra={"requestBody": {
+                     "required": True, "content": {"application/json": {
+                         "schema": SALES.json_schema(ref_template=REF_TEMPLATE)}}}})
+    async def feedback(request: Request) -> dict[str, int]:
+        """Report sale prices of earlier estimates: one object or a list, stored all or none
+        (an unknown id, one given twice or already priced, a price that is not positive or a
+        sale in the future is refused naming its row)."""
+        given = parse_sales(await read_body(request, settings.max_body_bytes))
+        if writer is not None:  # an estimate served a moment ago may still be queued
+            await run_in_threadpool(writer.settle)
+        found = [Sale(id=s.id, price=s.price, sold_at=_moment(s.sold_at)) for s in given]
+        return {"stored": await run_in_threadpool(log.add_sales, found)}
+
+    @router.post("/admin/reload", tags=["admin"], response_model=ReloadPublic,
+                 responses=_errors(401, 404, 409))
     async def reload() -> dict[str, Any]:
         """Look at the served alias now and switch if it moved (409 if that version is bad)."""
         previous = holder.current
