@@ -43,6 +43,29 @@ def regression_metrics(y_true: FloatArray, y_pred: FloatArray) -> dict[str, floa
     return {"mae": mae, "rmse": rmse, "r2": r2, "mape": mape, "mae_share": share}
 
 
+WITHIN = (5, 10, 20)
+
+
+def valuation(actual: FloatArray, estimate: FloatArray, lower: FloatArray | None = None,
+              upper: FloatArray | None = None) -> dict[str, Any]:
+    """Median APE (%), shares within 5/10/20 % (%), and range coverage (%, None without)."""
+    actual, estimate = np.asarray(actual, dtype=float), np.asarray(estimate, dtype=float)
+    if actual.size == 0:
+        return {"rows": 0, "median_ape": None, **{f"within_{w}": None for w in WITHIN},
+                "coverage": None}
+    ape = np.abs(estimate - actual) / np.abs(actual) * 100
+    out: dict[str, Any] = {"rows": int(actual.size), "median_ape": float(np.median(ape))}
+    out.update({f"within_{w}": float(np.mean(ape <= w) * 100) for w in WITHIN})
+    known = None
+    if lower is not None and upper is not None:
+        low, high = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        known = ~np.isnan(low) & ~np.isnan(high)
+    out["coverage"] = (float(np.mean((actual[known] >= low[known])
+                                     & (actual[known] <= high[known])) * 100)
+                       if known is not None and known.any() else None)
+    return out
+
+
 def summarise(folds: list[dict[str, float]]) -> dict[str, Any]:
     """Mean and standard deviation of each metric over folds."""
     out: dict[str, Any] = {"folds": len(folds)}

@@ -22,7 +22,7 @@ import numpy as np
 from estimator.config import Config
 from estimator.data.sources import Dataset, feature_columns, load
 from estimator.errors import DataError, SchemaMismatchError
-from estimator.evaluation import cross_validate, out_of_fold, regression_metrics
+from estimator.evaluation import cross_validate, out_of_fold, regression_metrics, valuation
 from estimator.explain import Explainer
 from estimator.features import FloatArray, Preprocessor
 from estimator.intervals import CALIBRATION_FILE, Calibration, coverage
@@ -255,6 +255,8 @@ def train(config: Config, *, registry: Registry | str | Path | None = None,
                                           np.sort(np.concatenate([train_idx, val_idx])), parent)
         metrics["intervals"] = measure_ranges(predictor, raw[test_idx], y[test_idx])
         progress("ranges", 1, 1, {"coverage": metrics["intervals"]["coverage"]})
+    held = predictor.estimate(raw[test_idx])
+    metrics["valuation"] = valuation(y[test_idx], held.price, held.lower, held.upper)
     folds = cv or sp.cv
     if folds:
         def fold_progress(fold: int, task: str, step: int, total: int,

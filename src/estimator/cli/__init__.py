@@ -11,7 +11,18 @@ import sys
 
 import typer
 
-from estimator.cli import db, eda, explain, feedback, models, predict, serve, train, tune
+from estimator.cli import (
+    db,
+    eda,
+    explain,
+    feedback,
+    models,
+    monitor,
+    predict,
+    serve,
+    train,
+    tune,
+)
 from estimator.errors import EstimatorError
 
 app = typer.Typer(
@@ -29,6 +40,7 @@ app.command("select")(tune.select)
 app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
 app.add_typer(feedback.app, name="feedback")
+app.add_typer(monitor.app, name="monitor")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -217,6 +217,15 @@ class PredictionLog:
                      "sold_at": sale.sold_at} for sale in sales])
         return len(sales)
 
+    def sold(self, model: str, since: datetime | None = None) -> list[Prediction]:
+        """The model's estimates that have a sale price, oldest first (since `since`)."""
+        query = _select().where(predictions.c.model == model, feedback.c.actual.is_not(None))
+        if since is not None:
+            query = query.where(predictions.c.created_at >= _aware(since, "since"))
+        query = query.order_by(predictions.c.created_at, predictions.c.id)
+        with database_errors(self.url), self._engine.connect() as connection:
+            return [_prediction(row) for row in connection.execute(query)]
+
     def recent(self, model: str, since: datetime) -> list[Prediction]:
         """The model's predictions made at or after `since` (aware), oldest first."""
         query = (_select()

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
 
 from estimator.errors import ValidationError
+from estimator.monitoring.accuracy import accuracy
 from estimator.monitoring.store import PredictionLog, Sale
 from estimator.monitoring.writer import LogWriter
 from estimator.registry import Registry
@@ -153,6 +154,16 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
             "aliases": _registry_aliases(registry, served.name),
             "history": registry.history(served.name) if registry is not None else [],
         }
+
+    @app.get("/v1/monitoring/accuracy", responses=_errors(503), tags=["monitoring"])
+    async def realized_accuracy() -> dict[str, Any]:
+        """The served model's realized accuracy: median error, shares within 5/10/20 % and
+        range coverage of the estimates that got a sale price, by version and by month, beside
+        the test split's figures at training."""
+        served = holder.require()
+        registry = holder.source.registry if holder.source is not None else None
+        return await run_in_threadpool(accuracy, settings.database_url, served.name,
+                                       registry.root if registry is not None else None)
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
     async def prometheus() -> Response:
