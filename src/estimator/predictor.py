@@ -23,6 +23,7 @@ from estimator.explain import TRAINING_FILE, Explainer
 from estimator.features import FloatArray, Preprocessor
 from estimator.intervals import CALIBRATION_FILE, Calibration
 from estimator.models import Model, load_model
+from estimator.profile import REFERENCE_FILE, Reference
 from estimator.schema import Schema
 from estimator.validation import HouseRules, Houses
 
@@ -59,6 +60,7 @@ class Predictor:
     meta: dict[str, Any]
     calibration: Calibration | None = None
     explainer: Explainer | None = None
+    reference: Reference | None = None
     rules: HouseRules = field(init=False, repr=False, compare=False)
 
     @property
@@ -98,6 +100,9 @@ class Predictor:
                            if calibrated.is_file() else None)
             explainer = (Explainer.load(root, schema, pre, model)
                          if (root / TRAINING_FILE).is_file() else None)
+            profiled = root / REFERENCE_FILE
+            reference = (Reference.from_dict(json.loads(profiled.read_text()))
+                         if profiled.is_file() else None)
         except ModelLoadError:
             raise
         except (OSError, ValueError, KeyError, TypeError) as err:
@@ -110,7 +115,7 @@ class Predictor:
             raise ModelLoadError(f"Model version '{root}' is inconsistent: the preprocessing "
                                  "and the schema disagree on the features.")
         return cls(schema=schema, preprocessor=pre, model=model, meta=meta,
-                   calibration=calibration, explainer=explainer)
+                   calibration=calibration, explainer=explainer, reference=reference)
 
     def __post_init__(self) -> None:
         self.rules = HouseRules(self.schema, fills=self.preprocessor.fill_)

@@ -35,6 +35,7 @@ from estimator.predictor import (
     file_digests,
     load_predictor,
 )
+from estimator.profile import REFERENCE_FILE, Reference
 from estimator.registry import Registry, VersionInfo
 from estimator.schema import Schema
 from estimator.validation import HouseRules
@@ -193,6 +194,8 @@ def save_version(registry: Registry, config: Config, result: TrainResult,
             (folder / CALIBRATION_FILE).write_text(json.dumps(pred.calibration.to_dict()))
         if pred.explainer is not None:
             pred.explainer.save(folder)
+        if pred.reference is not None:
+            (folder / REFERENCE_FILE).write_text(json.dumps(pred.reference.to_dict()))
         learning_curves_png(result.curves, folder / "curves.png", title=config.name)
         extra = annotate(folder) if annotate is not None else {}
         return {
@@ -249,6 +252,8 @@ def train(config: Config, *, registry: Registry | str | Path | None = None,
                                                    predictor.predict_matrix(raw[val_idx]))
     predictor.explainer = Explainer.fit(schema, predictor.preprocessor, predictor.model,
                                         raw[train_idx], y[train_idx])
+    predictor.reference = Reference.fit(schema, raw[train_idx],
+                                        predictor.predict_matrix(raw[train_idx]))
     if config.intervals is not None:
         progress("ranges", 0, 1, {})
         predictor.calibration = calibrate(config, predictor, raw, y,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,6 +42,47 @@ def accuracy(
     for v in report["versions"]:
         _row(table, f"{v['version']} realized", v["realized"])
         _row(table, f"{v['version']} test split", v["test_split"])
+    show_table(table)
+    out_console.print(f"report: {page} (and {data.name})")
+
+
+@app.command()
+def drift(
+    model: Annotated[str, typer.Option("--model", "-m", help="NAME[@VERSION|@ALIAS] or a "
+                                       "version folder.")],
+    since: Annotated[datetime | None, typer.Option(help="Only estimates made since then "
+                                                   "(UTC), e.g. 2026-11-01.")] = None,
+    window: Annotated[int | None, typer.Option(min=1, max=50_000, help="Only the latest N "
+                                               "estimates (default and most: 50,000).")] = None,
+    url: UrlOpt = None,
+    out: Annotated[Path | None, typer.Option(help="Folder of drift.html and .json.",
+                                             show_default="reports/NAME")] = None,
+    registry: RegistryOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Which features of the logged houses moved away from the training data, and by how
+    much: PSI with a bootstrap interval, ranked by the model's importance."""
+    from estimator import monitoring
+    from estimator.monitoring.drift import drift_report, write_report
+    from estimator.predictor import load_predictor
+
+    predictor = load_predictor(model, registry)
+    when = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+    report = drift_report(url or monitoring.DEFAULT_URL, predictor, since=when, window=window)
+    data, page = write_report(report, out or Path("reports") / predictor.name)
+    if json_:
+        print_json(report)
+        return
+    table = Table("feature", "PSI", "95 % interval", "importance", "drifted")
+    for f in report["features"]:
+        table.add_row(f["feature"], f"{f['psi'] or 0:.3f}",
+                      f"{f['low'] or 0:.3f} to {f['high'] or 0:.3f}", f"{f['importance']:.2f}",
+                      "yes" if f["drifted"] else "")
+    p = report["prediction"]
+    table.add_row("(predictions)", f"{p['psi'] or 0:.3f}",
+                  f"{p['low'] or 0:.3f} to {p['high'] or 0:.3f}", "", "yes" if p["drifted"]
+                  else "")
+    out_console.print(f"{report['rows']} estimates of {predictor.name}@{predictor.version}")
     show_table(table)
     out_console.print(f"report: {page} (and {data.name})")
 

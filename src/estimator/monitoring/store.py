@@ -226,6 +226,18 @@ class PredictionLog:
         with database_errors(self.url), self._engine.connect() as connection:
             return [_prediction(row) for row in connection.execute(query)]
 
+    def latest(self, model: str, n: int | None = None,
+               since: datetime | None = None) -> list[Prediction]:
+        """The model's last `n` estimates (all, without `n`) made since `since`, oldest first."""
+        query = _select().where(predictions.c.model == model)
+        if since is not None:
+            query = query.where(predictions.c.created_at >= _aware(since, "since"))
+        query = query.order_by(predictions.c.created_at.desc(), predictions.c.id.desc())
+        if n is not None:
+            query = query.limit(n)
+        with database_errors(self.url), self._engine.connect() as connection:
+            return [_prediction(row) for row in connection.execute(query)][::-1]
+
     def recent(self, model: str, since: datetime) -> list[Prediction]:
         """The model's predictions made at or after `since` (aware), oldest first."""
         query = (_select()

@@ -37,6 +37,11 @@ class Metrics:
         self.switches = Counter("estimator_model_switches_total",
                                 "Times the served version changed without a restart.",
                                 registry=self.registry)
+        self.drift = Gauge("estimator_drift_psi", "PSI of the latest logged houses against "
+                           "the training data, less the part chance gives.", ["feature"],
+                           registry=self.registry)
+        self.drift_alarm = Gauge("estimator_drift_alarm", "1 where the PSI's 95 % interval is "
+                                 "above 0.1.", ["feature"], registry=self.registry)
         self.refusals = Counter("estimator_model_refusals_total",
                                 "Versions refused because they could not be loaded.",
                                 registry=self.registry)
@@ -47,6 +52,14 @@ class Metrics:
         self.model.labels(name=current.name, version=current.version).set(1)
         if previous is not None:
             self.switches.inc()
+
+    def drifted(self, report: dict[str, Any]) -> None:
+        """Gauges of the last drift measured: each feature's PSI and verdict, and the
+        predictions' (feature "(prediction)")."""
+        rows = [*report["features"], {"feature": "(prediction)", **report["prediction"]}]
+        for row in rows:
+            self.drift.labels(feature=row["feature"]).set(row["psi"] or 0.0)
+            self.drift_alarm.labels(feature=row["feature"]).set(1.0 if row["drifted"] else 0.0)
 
     def refused(self, line: str) -> None:
         self.refusals.inc()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Annotated, Any
 
 import orjson
@@ -23,6 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from estimator.errors import ValidationError
 from estimator.monitoring.accuracy import accuracy
+from estimator.monitoring.drift import MAX_WINDOW, drift_report
 from estimator.monitoring.store import PredictionLog, Sale
 from estimator.monitoring.writer import LogWriter
 from estimator.registry import Registry
@@ -164,6 +166,21 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         registry = holder.source.registry if holder.source is not None else None
         return await run_in_threadpool(accuracy, settings.database_url, served.name,
                                        registry.root if registry is not None else None)
+
+    @app.get("/v1/monitoring/drift", responses=_errors(409, 503), tags=["monitoring"])
+    async def feature_drift(window: Annotated[int | None, Query(
+            ge=1, le=MAX_WINDOW, description="Only the latest N estimates.")] = 5000,
+                            ) -> dict[str, Any]:
+        """Drift of the served version's latest logged houses from its training data: per
+        feature a PSI with a bootstrap interval and a verdict, ranked by importance, and the
+        drift of the predictions. The figures also become Prometheus gauges."""
+        served = holder.require()
+        if writer is not None:
+            await run_in_threadpool(writer.settle)
+        report = await run_in_threadpool(partial(drift_report, settings.database_url,
+                                                 served.predictor, window=window))
+        metrics.drifted(report)
+        return report
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
     async def prometheus() -> Response:
