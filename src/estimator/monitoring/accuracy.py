@@ -63,15 +63,6 @@ def accuracy(url: str, model: str, registry: str | Path | None = None,
 
 def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     """`accuracy.json` and a self-contained `accuracy.html` in `folder`."""
-    import json
+    from estimator.reports.pages import write_pages
 
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    folder.mkdir(parents=True, exist_ok=True)
-    data, page = folder / "accuracy.json", folder / "accuracy.html"
-    data.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    env = Environment(loader=PackageLoader("estimator.reports", "templates"),
-                      autoescape=select_autoescape(["html"]))
-    env.filters["pct"] = lambda v: "-" if v is None else f"{v:.1f} %"
-    page.write_text(env.get_template("accuracy.html").render(r=report), encoding="utf-8")
-    return data, page
+    return write_pages("accuracy", report, folder)

@@ -6,7 +6,6 @@ version stores; this module reads the latest logged houses and measures them.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,12 +45,6 @@ def drift_report(url: str, predictor: Predictor, *, since: datetime | None = Non
 
 def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     """`drift.json` and a self-contained `drift.html` in `folder`."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    from estimator.reports.pages import write_pages
 
-    folder.mkdir(parents=True, exist_ok=True)
-    data, page = folder / "drift.json", folder / "drift.html"
-    data.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    env = Environment(loader=PackageLoader("estimator.reports", "templates"),
-                      autoescape=select_autoescape(["html"]))
-    page.write_text(env.get_template("drift.html").render(r=report), encoding="utf-8")
-    return data, page
+    return write_pages("drift", report, folder)
