@@ -43,6 +43,7 @@ class LogWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_try = 0.0
+        self._writing = threading.Lock()  # held while a batch is on its way to the database
 
     def put(self, entries: list[Prediction]) -> None:
         """Queue estimates for the log; never blocks, never raises for the database."""
@@ -51,7 +52,7 @@ class LogWriter:
     def settle(self, timeout: float = 2.0) -> None:
         """Wait (briefly) until what is queued has been written or spooled."""
         deadline = time.monotonic() + timeout
-        while self._queue and time.monotonic() < deadline:
+        while (self._queue or self._writing.locked()) and time.monotonic() < deadline:
             time.sleep(self.interval / 10)
 
     @property
@@ -85,6 +86,10 @@ class LogWriter:
 
     def flush(self) -> None:
         """Write every queued estimate now, replaying the spool first when it has rows."""
+        with self._writing:
+            self._flush()
+
+    def _flush(self) -> None:
         if self.spool.exists() and time.monotonic() >= self._next_try:
             self._replay()
         while self._queue:
