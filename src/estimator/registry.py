@@ -173,11 +173,13 @@ class Registry:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def create_version(self, name: str, write: Callable[[Path], dict[str, Any]],
-                       now: datetime | None = None) -> VersionInfo:
+                       now: datetime | None = None, reason: str = "trained",
+                       details: dict[str, Any] | None = None) -> VersionInfo:
         """Write a new version with `write(tmp_folder) -> meta`, then publish it atomically.
 
-        The new version becomes `latest`. `write` fills the folder and returns
-        the metadata stored as version.json.
+        The new version becomes `latest`, with `reason` (and `details`) in the
+        alias history. `write` fills the folder and returns the metadata stored
+        as version.json.
         """
         split_ref(name)
         folder = self.root / name
@@ -194,13 +196,14 @@ class Registry:
                 write_json_atomic(tmp / VERSION_FILE, meta)
                 final = folder / version
                 os.rename(tmp, final)
-                self._move_alias(name, "latest", version, reason="trained")
+                self._move_alias(name, "latest", version, reason, details)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return VersionInfo(name=name, version=version, path=final, meta=meta)
 
-    def _move_alias(self, name: str, alias: str, version: str | None, reason: str) -> None:
+    def _move_alias(self, name: str, alias: str, version: str | None, reason: str,
+                    details: dict[str, Any] | None = None) -> None:
         """Caller holds the lock. Append to the history first, then replace the alias file."""
         aliases = self.aliases(name)
         previous = aliases.get(alias)
@@ -208,22 +211,28 @@ class Registry:
             aliases.pop(alias, None)
         else:
             aliases[alias] = version
-        event = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "alias": alias,
-                 "from": previous, "to": version, "by": _who(), "reason": reason}
+        event: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
+                                 "alias": alias, "from": previous, "to": version, "by": _who(),
+                                 "reason": reason}
+        if details is not None:
+            event["details"] = details
         with (self.root / name / HISTORY_FILE).open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(event) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         write_json_atomic(self.root / name / ALIAS_FILE, aliases)
 
-    def promote(self, ref: str, alias: str = "production") -> VersionInfo:
-        """Point `alias` at the version `ref` names."""
+    def promote(self, ref: str, alias: str = "production", reason: str | None = None,
+                details: dict[str, Any] | None = None) -> VersionInfo:
+        """Point `alias` at the version `ref` names; `reason` and `details` (a retrain
+        decision, say) are kept in the alias history."""
         if not _NAME_RE.match(alias) or alias.isdigit() or _VERSION_RE.match(alias):
             raise RegistryError(f"'{alias}' cannot be an alias name; use letters such as "
                                 "'production' or 'staging'.")
         info = self.resolve(ref)
         with self._locked(info.name):
-            self._move_alias(info.name, alias, info.version, reason=f"promote {ref}")
+            self._move_alias(info.name, alias, info.version, reason or f"promote {ref}",
+                             details)
         return info
 
     def rollback(self, name: str, alias: str = "production") -> VersionInfo:

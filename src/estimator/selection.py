@@ -145,7 +145,7 @@ def select(config: Config, *, registry: Registry | str | Path | None = None,
              "cv": r["cv"][sc.metric]["mean"], "p99_ms": r["latency_ms"]["p99"]}
             for r in rows]}}
 
-    out.version = save_version(reg, cfg, result, data.dataset, None, annotate)
+    out.version = save_version(reg, cfg, result, annotate)
     out.metrics = result.metrics
     return out
 

@@ -53,6 +53,8 @@ class TrainResult:
     predictor: Predictor
     metrics: dict[str, Any]
     curves: Curves
+    dataset: Dataset
+    parent: Predictor | None = None
     version: VersionInfo | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -170,13 +172,15 @@ Annotate = Callable[[Path], dict[str, Any]]
 
 
 def save_version(registry: Registry, config: Config, result: TrainResult,
-                 dataset: Dataset, parent: Predictor | None,
-                 annotate: Annotate | None = None) -> VersionInfo:
+                 annotate: Annotate | None = None, reason: str = "trained",
+                 details: dict[str, Any] | None = None) -> VersionInfo:
     """Write the predictor and its records as a new registry version.
 
-    `annotate` (tuning, selection) adds its own files and metadata; they are
-    checksummed and published with the rest.
+    `annotate` (tuning, selection, retraining) adds its own files and metadata;
+    they are checksummed and published with the rest. `reason` and `details`
+    go into the alias history with the move of `latest`.
     """
+    dataset, parent = result.dataset, result.parent
     from estimator.reports.plots import learning_curves_png
 
     def write(folder: Path) -> dict[str, Any]:
@@ -212,21 +216,23 @@ def save_version(registry: Registry, config: Config, result: TrainResult,
             "files": file_digests(folder),
         }
 
-    return registry.create_version(config.name, write)
+    return registry.create_version(config.name, write, reason=reason, details=details)
 
 
 def train(config: Config, *, registry: Registry | str | Path | None = None,
           config_dir: Path | None = None, cv: int | None = None, repeats: int | None = None,
           save: bool = True, progress: TrainProgress = _quiet,
-          annotate: Annotate | None = None) -> TrainResult:
+          annotate: Annotate | None = None, dataset: Dataset | None = None) -> TrainResult:
     """Train the model a config describes and register it as a new version.
+
+    `dataset` replaces the rows the config points at (retraining on new sales).
 
     Raises DataError or SchemaMismatchError for unusable data, ConfigError
     for a fine-tune whose architecture differs, ModelNotFoundError for an
     unknown `pretrained` reference.
     """
     reg = registry if isinstance(registry, Registry) else Registry(registry)
-    dataset = load(config.data, base_dir=config_dir)
+    dataset = dataset if dataset is not None else load(config.data, base_dir=config_dir)
     parent = load_predictor(config.pretrained, reg.root) if config.pretrained else None
     schema = dataset.schema
     if parent is not None:
@@ -271,9 +277,9 @@ def train(config: Config, *, registry: Registry | str | Path | None = None,
 
         metrics["cv"] = cross_validate(config, schema, raw, y, np.arange(len(y)), folds,
                                        repeats or sp.repeats, progress=fold_progress)
-    result = TrainResult(predictor=predictor, metrics=metrics, curves=curves,
-                         notes=list(dataset.notes))
+    result = TrainResult(predictor=predictor, metrics=metrics, curves=curves, dataset=dataset,
+                         parent=parent, notes=list(dataset.notes))
     if save:
-        result.version = save_version(reg, config, result, dataset, parent, annotate)
+        result.version = save_version(reg, config, result, annotate)
         predictor.meta = result.version.meta
     return result

@@ -19,6 +19,7 @@ from estimator.cli import (
     models,
     monitor,
     predict,
+    retrain,
     serve,
     train,
     tune,
@@ -37,6 +38,7 @@ app.command("eda")(eda.eda)
 app.command("serve")(serve.serve)
 app.command("tune")(tune.tune)
 app.command("select")(tune.select)
+app.command("retrain")(retrain.retrain)
 app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
 app.add_typer(feedback.app, name="feedback")

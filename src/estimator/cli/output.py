@@ -14,7 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 err_console = Console(stderr=True)
-out_console = Console()
+# Piped or redirected, a line stays whole instead of being wrapped at 80 columns.
+out_console = Console(soft_wrap=not sys.stdout.isatty())
 
 
 def number(value: float, digits: int = 4) -> str:

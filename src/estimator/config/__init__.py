@@ -40,6 +40,7 @@ from estimator.config.sections import (
     EarlyStoppingConfig,
     IntervalsConfig,
     PreprocessingConfig,
+    RetrainConfig,
     SplitConfig,
     TrainingConfig,
 )
@@ -50,7 +51,8 @@ __all__ = [
     "ACTIVATIONS", "CandidateConfig", "Config", "DataConfig", "EarlyStoppingConfig",
     "EnsembleConfig", "GBMConfig", "IntervalsConfig", "LinearConfig", "MLPConfig",
     "MemberConfig", "ModelConfig",
-    "OptimizerConfig", "ParamSpec", "PreprocessingConfig", "SelectionConfig", "SplitConfig",
+    "OptimizerConfig", "ParamSpec", "PreprocessingConfig", "RetrainConfig", "SelectionConfig",
+    "SplitConfig",
     "TrainingConfig", "TuneConfig", "TuneMetric", "apply_overrides", "from_seed_format",
     "is_seed_format", "load", "parse_override", "read_raw", "validate",
 ]
@@ -66,6 +68,7 @@ class Config(Strict):
     model: ModelConfig = Field(default_factory=MLPConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     intervals: IntervalsConfig | None = Field(default_factory=IntervalsConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     pretrained: str | None = None
     seed: int = 42
     metrics: list[str] = Field(default_factory=lambda: ["mae"])

@@ -85,3 +85,14 @@ class IntervalsConfig(Strict):
                        "residual.")
     bands: int = Field(3, ge=1, le=10, description="Price bands of the prediction, each "
                        "calibrated on its own, so that cheap and dear houses are both covered.")
+
+
+class RetrainConfig(Strict):
+    """How `estimator retrain` judges a challenger against the champion on recent sales."""
+
+    window: float = Field(0.3, gt=0, lt=1, description="The most recent share of the new sold "
+                          "houses kept out of training, on which both models are scored.")
+    min_window: int = Field(30, ge=10, description="The fewest sold houses a judgement needs.")
+    confidence: float = Field(0.95, ge=0.5, lt=1, description="How sure the paired bootstrap "
+                              "must be that the challenger's median error is lower.")
+    resamples: int = Field(2000, ge=100, description="Bootstrap resamples of the window.")
