@@ -22,22 +22,23 @@ from tests.serving_support import running
 
 
 @pytest.fixture(scope="module")
-def california(california_gbm: VersionInfo) -> tuple[Predictor, np.ndarray, np.ndarray]:
-    """The version, the whole data as a raw matrix, and the validation rows it never fitted
-    (drawn from the training distribution, and not in the reference profile)."""
+def california(california_gbm: VersionInfo) -> tuple[Predictor, np.ndarray, np.ndarray,
+                                                       np.ndarray]:
+    """The version, the whole data as a raw matrix, the validation rows it never fitted
+    (drawn from the training distribution, and not in the reference profile), the prices."""
     predictor = Predictor.load(california_gbm.path)
     cfg = config.validate(json.loads((california_gbm.path / "config.json").read_text()))
     dataset = load(cfg.data)
     raw = raw_matrix(predictor.schema, dataset)
     _, validation, _ = split_indices(len(dataset.target), cfg.split.test, cfg.split.validation,
                                      cfg.split.seed)
-    return predictor, raw, validation
+    return predictor, raw, validation, dataset.target
 
 
 @pytest.mark.parametrize("rows", [200, 2000, 20_000])
 def test_a_window_of_the_training_distribution_raises_no_alarm_at_any_size(
-        california: tuple[Predictor, np.ndarray, np.ndarray], rows: int) -> None:
-    predictor, raw, validation = california
+        california: tuple[Predictor, np.ndarray, np.ndarray, np.ndarray], rows: int) -> None:
+    predictor, raw, validation, _ = california
     assert predictor.reference is not None
     rng = np.random.default_rng(rows)
     alarms = 0
@@ -52,8 +53,8 @@ def test_a_window_of_the_training_distribution_raises_no_alarm_at_any_size(
 
 @pytest.mark.parametrize("rows", [200, 2000])
 def test_a_real_shift_is_flagged_and_ranked(
-        california: tuple[Predictor, np.ndarray, np.ndarray], rows: int) -> None:
-    predictor, raw, _ = california
+        california: tuple[Predictor, np.ndarray, np.ndarray, np.ndarray], rows: int) -> None:
+    predictor, raw, _, _ = california
     assert predictor.reference is not None and predictor.explainer is not None
     ocean = predictor.schema.names.index("ocean_proximity")
     inland = list(predictor.schema.feature("ocean_proximity").categories).index("INLAND")
@@ -64,6 +65,21 @@ def test_a_real_shift_is_flagged_and_ranked(
     assert report["prediction"]["drifted"]
     scores = [f["score"] for f in report["features"]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_market_that_moved_under_unchanged_houses_shows_in_the_errors(
+        california: tuple[Predictor, np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """The same kind of houses selling 25 % dearer: no feature drifts, the errors do."""
+    predictor, raw, validation, price = california
+    assert predictor.reference is not None and predictor.reference.residual_edges
+    rows = np.random.default_rng(5).choice(validation, 1000)
+    estimate = predictor.predict_matrix(raw[rows])
+    for rise, moved in ((1.0, False), (1.25, True)):
+        report = drift(predictor.reference, predictor.schema, raw[rows], estimate,
+                       errors=estimate / (price[rows] * rise) - 1)
+        assert report["drifted"] == [] and not report["prediction"]["drifted"]
+        assert report["residuals"]["rows"] == 1000
+        assert report["residuals"]["drifted"] is moved, (rise, report["residuals"])
 
 
 def test_the_service_measures_the_drift_of_what_it_served(

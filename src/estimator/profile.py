@@ -3,8 +3,11 @@
 Each version keeps a reference profile of its training rows (`reference.json`):
 per feature the decile edges (numbers) or the categories, the share of rows
 in each bin with one more bin for gaps and unseen categories, and the same
-for the model's predictions. A window of served houses is binned alike and
-compared by the population stability index, PSI = sum (o - e) ln(o / e).
+for the model's predictions, and the deciles of its relative errors on the
+test split. A window of served houses is binned alike and compared by the
+population stability index, PSI = sum (o - e) ln(o / e); the estimates that
+got a sale price compare their errors with the test split's, which shows a
+market that moved under features that did not (prices up 20 %, say).
 
 A p-value test flags everything on a large window, since any real market
 differs from its training year by something. PSI is an effect size instead,
@@ -19,7 +22,7 @@ size, while a real shift is flagged once the window holds enough rows to show it
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,24 +39,31 @@ FLOOR = 1e-4  # the smallest share a bin is taken to have, so that ln(o / e) sta
 
 @dataclass(frozen=True)
 class Reference:
-    """Bin edges and shares of the training rows, per feature and for the predictions."""
+    """Bin edges and shares of the training rows, per feature and for the predictions, and
+    of the relative errors (estimate / price - 1) on the test split."""
 
     edges: list[list[float]]
     shares: list[list[float]]
     prediction_edges: list[float]
     prediction_shares: list[float]
+    residual_edges: list[float] = field(default_factory=list)
+    residual_shares: list[float] = field(default_factory=list)
 
     @classmethod
-    def fit(cls, schema: Schema, raw: FloatArray, predicted: FloatArray) -> Reference:
+    def fit(cls, schema: Schema, raw: FloatArray, predicted: FloatArray,
+            errors: FloatArray | None = None) -> Reference:
         edges = [_edges(raw[:, j]) if f.kind != "categorical" else []
                  for j, f in enumerate(schema.features)]
         shares = [_shares(_bin(raw[:, j], e, f.kind, len(f.categories)),
                           _width(e, f.kind, len(f.categories)))
                   for j, (f, e) in enumerate(zip(schema.features, edges, strict=True))]
         p_edges = _edges(predicted)
+        e_edges = _edges(errors) if errors is not None else []
         return cls(edges=edges, shares=shares, prediction_edges=p_edges,
-                   prediction_shares=_shares(_bin(predicted, p_edges, "numeric", 0),
-                                             len(p_edges) + 2))
+                   prediction_shares=_numeric_shares(predicted, p_edges),
+                   residual_edges=e_edges,
+                   residual_shares=_numeric_shares(errors, e_edges)
+                   if errors is not None and e_edges else [])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +92,10 @@ def _bin(values: FloatArray, edges: list[float], kind: str, categories: int) -> 
         codes = np.where(gaps | (values < 0), last, np.nan_to_num(values, nan=0.0))
         return codes.astype(np.int64)
     return np.where(gaps, last, np.searchsorted(edges, np.nan_to_num(values), side="right"))
+
+
+def _numeric_shares(values: FloatArray, edges: list[float]) -> list[float]:
+    return _shares(_bin(values, edges, "numeric", 0), len(edges) + 2)
 
 
 def _shares(codes: Any, width: int) -> list[float]:
@@ -117,9 +131,11 @@ def compare(expected: list[float], codes: Any, seed: int = 0) -> dict[str, Any]:
 
 
 def drift(reference: Reference, schema: Schema, raw: FloatArray, predicted: FloatArray,
-          importance: FloatArray | None = None) -> dict[str, Any]:
-    """Per feature and for the predictions: effect, interval, verdict; features ranked by
-    drift times the model's importance of the feature."""
+          importance: FloatArray | None = None,
+          errors: FloatArray | None = None) -> dict[str, Any]:
+    """Per feature, for the predictions and for the relative errors of the estimates that
+    got a sale price (`errors`): effect, interval, verdict; features ranked by drift times
+    the model's importance of the feature."""
     weight = (importance / importance.sum() if importance is not None and importance.sum() > 0
               else np.full(len(schema.features), 1.0 / len(schema.features)))
     features = []
@@ -132,6 +148,10 @@ def drift(reference: Reference, schema: Schema, raw: FloatArray, predicted: Floa
     features.sort(key=lambda f: -f["score"])
     prediction = compare(reference.prediction_shares,
                          _bin(predicted, reference.prediction_edges, "numeric", 0), seed=99)
+    sold = errors if errors is not None else np.empty(0)
+    residuals = ({"rows": int(sold.size), **compare(
+        reference.residual_shares, _bin(sold, reference.residual_edges, "numeric", 0),
+        seed=98)} if reference.residual_edges else None)
     return {"rows": int(raw.shape[0]), "threshold": THRESHOLD, "features": features,
-            "prediction": prediction,
+            "prediction": prediction, "residuals": residuals,
             "drifted": [f["feature"] for f in features if f["drifted"]]}

@@ -248,8 +248,9 @@ def train(config: Config, *, registry: Registry | str | Path | None = None,
     train_idx, val_idx, test_idx = split_indices(len(y), sp.test, sp.validation, sp.seed)
     predictor, curves = fit(config, schema, raw, y, train_idx, val_idx, parent=parent,
                             progress=progress)
+    tested, y_test = predictor.predict_matrix(raw[test_idx]), y[test_idx]
     metrics: dict[str, Any] = {
-        "test": regression_metrics(y[test_idx], predictor.predict_matrix(raw[test_idx])),
+        "test": regression_metrics(y_test, tested),
         "train": regression_metrics(y[train_idx], predictor.predict_matrix(raw[train_idx])),
         "rows": {"train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)},
     }
@@ -258,8 +259,9 @@ def train(config: Config, *, registry: Registry | str | Path | None = None,
                                                    predictor.predict_matrix(raw[val_idx]))
     predictor.explainer = Explainer.fit(schema, predictor.preprocessor, predictor.model,
                                         raw[train_idx], y[train_idx])
-    predictor.reference = Reference.fit(schema, raw[train_idx],
-                                        predictor.predict_matrix(raw[train_idx]))
+    predictor.reference = Reference.fit(
+        schema, raw[train_idx], predictor.predict_matrix(raw[train_idx]),
+        errors=tested[y_test != 0] / y_test[y_test != 0] - 1)
     if config.intervals is not None:
         progress("ranges", 0, 1, {})
         predictor.calibration = calibrate(config, predictor, raw, y,

@@ -74,14 +74,13 @@ def drift(
         print_json(report)
         return
     table = Table("feature", "PSI", "95 % interval", "importance", "drifted")
-    for f in report["features"]:
-        table.add_row(f["feature"], f"{f['psi'] or 0:.3f}",
-                      f"{f['low'] or 0:.3f} to {f['high'] or 0:.3f}", f"{f['importance']:.2f}",
-                      "yes" if f["drifted"] else "")
-    p = report["prediction"]
-    table.add_row("(predictions)", f"{p['psi'] or 0:.3f}",
-                  f"{p['low'] or 0:.3f} to {p['high'] or 0:.3f}", "", "yes" if p["drifted"]
-                  else "")
+    extra = [("(predictions)", report["prediction"])]
+    if report["residuals"] and report["residuals"]["rows"]:
+        extra.append((f"(errors of {report['residuals']['rows']} sold)", report["residuals"]))
+    for label, f in [*((f["feature"], f) for f in report["features"]), *extra]:
+        table.add_row(label, f"{f['psi'] or 0:.3f}", f"{f['low'] or 0:.3f} to "
+                      f"{f['high'] or 0:.3f}", f"{f['importance']:.2f}" if "importance" in f
+                      else "", "yes" if f["drifted"] else "")
     out_console.print(f"{report['rows']} estimates of {predictor.name}@{predictor.version}")
     show_table(table)
     out_console.print(f"report: {page} (and {data.name})")

@@ -34,11 +34,14 @@ def drift_report(url: str, predictor: Predictor, *, since: datetime | None = Non
                              "reference profile; retrain it to watch its drift.")
     with PredictionLog(url) as log:
         logged = log.latest(predictor.name, min(window or MAX_WINDOW, MAX_WINDOW), since)
+        sold = [p for p in log.sold(predictor.name, since) if p.version == predictor.version]
+    sold = sold[-min(window or MAX_WINDOW, MAX_WINDOW):]
     raw = predictor.rules.pack([p.features for p in logged]).matrix if logged else \
         np.empty((0, len(predictor.schema.features)))
     prices = np.array([p.price for p in logged], dtype=np.float64)
     importance = predictor.explainer.importance if predictor.explainer is not None else None
-    report = drift(predictor.reference, predictor.schema, raw, prices, importance)
+    errors = np.array([p.price / p.actual - 1 for p in sold if p.actual], dtype=np.float64)
+    report = drift(predictor.reference, predictor.schema, raw, prices, importance, errors)
     return {"model": predictor.name, "version": predictor.version,
             "since": logged[0].created_at.isoformat() if logged else None, **report}
 

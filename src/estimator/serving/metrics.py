@@ -55,8 +55,10 @@ class Metrics:
 
     def drifted(self, report: dict[str, Any]) -> None:
         """Gauges of the last drift measured: each feature's PSI and verdict, and the
-        predictions' (feature "(prediction)")."""
+        predictions' (feature "(prediction)") and the sold houses' errors ("(errors)")."""
         rows = [*report["features"], {"feature": "(prediction)", **report["prediction"]}]
+        if report.get("residuals"):
+            rows.append({"feature": "(errors)", **report["residuals"]})
         for row in rows:
             self.drift.labels(feature=row["feature"]).set(row["psi"] or 0.0)
             self.drift_alarm.labels(feature=row["feature"]).set(1.0 if row["drifted"] else 0.0)
