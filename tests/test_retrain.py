@@ -123,7 +123,8 @@ def test_a_worse_challenger_is_registered_but_not_promoted(
     assert main(["retrain", "--model", NAME, "--data", str(sales), "--fine-tune",
                  "--registry", str(registry.root), "-q", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert answer["promoted"] is False and answer["reason"].startswith("not better"), answer
+    assert answer["promoted"] is False and answer["decision"]["reason"].startswith(
+        "not better"), answer
     assert _champion(registry).version == champion.version  # production did not move
     latest = registry.resolve(f"{NAME}@latest")
     assert latest.version != champion.version and latest.meta["retrain"]["promote"] is False

@@ -52,7 +52,7 @@ def retrain(
     challenger = done.challenger.ref if done.challenger else "(dry run, not registered)"
     if json_:
         print_json({"champion": done.champion.ref, "challenger": challenger,
-                    "promoted": done.promoted, **done.details})
+                    "promoted": done.promoted, "decision": done.details})
         return
     d = done.details
     out_console.print(f"judged on the {d['window']['rows']} newest sales"
