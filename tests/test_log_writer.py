@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,67 +10,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from benchmarks.proxy import Proxy
 from estimator.monitoring import PredictionLog, upgrade
 from estimator.monitoring.store import Prediction, predictions
 from estimator.monitoring.writer import LogWriter
 from estimator.predictor import Predictor
 from estimator.registry import Registry, VersionInfo
 from tests.serving_support import running, wait_for
-
-
-class Proxy:
-    """A TCP forwarder on 127.0.0.1 that can refuse connections and come back on its port,
-    standing for a database that goes away and returns."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
-        self._listener: socket.socket | None = None
-        self._open: list[socket.socket] = []
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(16)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def stop(self) -> None:
-        """Refuse new connections and cut the open ones, as a stopped server does."""
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-            self._listener.close()
-            self._listener = None
-        for conn in self._open:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-        self._open.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        for end in (src, dst):
-            with contextlib.suppress(OSError):
-                end.close()
 
 
 def stored(url: str, ids: list[str]) -> dict[str, int]:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -56,15 +57,24 @@ def public_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
 def create_engine(url: str | URL) -> Engine:
-    """An engine for the URL; it connects on first use, not here."""
+    """An engine for the URL; it connects on first use, not here.
+
+    The houses logged are JSON; orjson writes them several times faster than the
+    standard library, which is most of what the log writer spends per row.
+    """
     parsed = normalise(url) if isinstance(url, str) else url
     if parsed.get_backend_name() == "sqlite":
         # Wait for another writer (several workers share one file); enforce foreign keys.
-        engine = sa.create_engine(parsed, connect_args={"timeout": 30})
+        engine = sa.create_engine(parsed, connect_args={"timeout": 30}, json_serializer=_json)
         sa.event.listen(engine, "connect", _sqlite_foreign_keys)
         return engine
-    return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10},
+                            json_serializer=_json)
 
 
 def _sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
