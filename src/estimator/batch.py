@@ -33,6 +33,7 @@ class BatchSummary:
     unknown_categories: int
     output: Path
     errors: Path | None
+    model: str = ""
 
 
 def _chunks(path: Path, size: int) -> Iterator[Any]:
@@ -89,6 +90,46 @@ class _Writer:
             self.tmp.unlink()
 
 
+@dataclass
+class ScoredChunk:
+    """One chunk priced: its valid rows with their estimates, and the refused rows."""
+
+    frame: Any
+    errors: list[tuple[int, str | None, str]]
+    unknown_categories: int
+
+    @property
+    def scored(self) -> int:
+        return len(self.frame)
+
+
+def score_chunk(predictor: Predictor, chunk: Any, *, offset: int = 0, column: str | None = None,
+                level: float | None = None, source: str = "The input") -> ScoredChunk:
+    """Price one DataFrame chunk: the one step that every batch engine (this file loop, Dask
+    partitions, Spark batches) runs, so a row gets the same verdict and price in each.
+
+    The valid rows keep every input column and gain the estimate (and the ends of its range
+    where the version is calibrated); a refused row becomes `(row, field, reason)`, `row`
+    counted from `offset`. Raises DataError when the chunk lacks a feature column.
+    """
+    target = predictor.schema.target.name
+    name = column or f"predicted_{target}"
+    chunk.columns = [str(c) for c in chunk.columns]
+    columns = feature_columns(chunk, predictor.schema, source=source)
+    estimates, houses = predictor.predict_columns(columns, row_offset=offset, level=level)
+    prices = estimates.price
+    errors = [(row, houses.errors[row].field, houses.errors[row].reason)
+              for row in sorted(houses.errors)]
+    good = ~np.isnan(prices)
+    out = chunk.loc[good].copy()
+    out[name] = prices[good]
+    if estimates.lower is not None and estimates.upper is not None:
+        out[f"lower_{target}"] = estimates.lower[good]
+        out[f"upper_{target}"] = estimates.upper[good]
+    unknown = sum(note.kind == "unseen" for note in houses.notes)
+    return ScoredChunk(frame=out, errors=errors, unknown_categories=unknown)
+
+
 def predict_file(predictor: Predictor, input_path: str | Path, output_path: str | Path, *,
                  errors_path: str | Path | None = None, chunk_size: int = 100_000,
                  column: str | None = None, level: float | None = None) -> BatchSummary:
@@ -101,8 +142,7 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
     err_path = Path(errors_path) if errors_path else dst.with_name(dst.stem + ".errors.csv")
     for folder in {dst.parent, err_path.parent}:  # out/x.csv into a folder not made yet
         folder.mkdir(parents=True, exist_ok=True)
-    target = predictor.schema.target.name
-    name = column or f"predicted_{target}"
+    name = column or f"predicted_{predictor.schema.target.name}"
     writer = _Writer(dst)
     err_tmp = err_path.with_name(f".{err_path.name}.partial")
     scored = refused = unknown = 0
@@ -113,25 +153,15 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
             errors = csv.writer(efh)
             errors.writerow(["row", "line", "field", "reason"])
             for chunk in _chunks(src, chunk_size):
-                chunk.columns = [str(c) for c in chunk.columns]
-                columns = feature_columns(chunk, predictor.schema, source=f"Input file '{src}'")
-                estimates, houses = predictor.predict_columns(columns, row_offset=offset,
-                                                              level=level)
-                prices = estimates.price
-                for row in sorted(houses.errors):
-                    e = houses.errors[row]
-                    errors.writerow([row, row + 2, e.field, e.reason])
-                good = ~np.isnan(prices)
-                out = chunk.loc[good].copy()
-                out[name] = prices[good]
-                if estimates.lower is not None and estimates.upper is not None:
-                    out[f"lower_{target}"] = estimates.lower[good]
-                    out[f"upper_{target}"] = estimates.upper[good]
-                if len(out) or offset == 0:
-                    writer.write(out)
-                scored += int(good.sum())
-                refused += len(houses.errors)
-                unknown += sum(note.kind == "unseen" for note in houses.notes)
+                scored_chunk = score_chunk(predictor, chunk, offset=offset, column=name,
+                                           level=level, source=f"Input file '{src}'")
+                for row, field, reason in scored_chunk.errors:
+                    errors.writerow([row, row + 2, field, reason])
+                if len(scored_chunk.frame) or offset == 0:
+                    writer.write(scored_chunk.frame)
+                scored += scored_chunk.scored
+                refused += len(scored_chunk.errors)
+                unknown += scored_chunk.unknown_categories
                 offset += len(chunk)
         ok = True
     finally:
@@ -141,7 +171,8 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
         elif err_tmp.exists():
             err_tmp.unlink()
     return BatchSummary(scored=scored, refused=refused, unknown_categories=unknown, output=dst,
-                        errors=err_path if refused else None)
+                        errors=err_path if refused else None,
+                        model=f"{predictor.name}@{predictor.version}")
 
 
 def explain_file(predictor: Predictor, input_path: str | Path,

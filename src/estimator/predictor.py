@@ -186,11 +186,21 @@ class Predictor:
         return out, houses
 
 
-def load_predictor(ref_or_folder: str | Path, registry: str | Path | None = None) -> Predictor:
-    """A predictor from a version folder path or a registry reference (NAME[@VERSION|@ALIAS])."""
+def version_folder(ref_or_folder: str | Path, registry: str | Path | None = None) -> Path:
+    """The folder of a version, from its path or a registry reference (NAME[@VERSION|@ALIAS]).
+
+    Distributed engines resolve a reference once, here, and send workers the folder: every
+    worker then loads the same version even if an alias moves during the run.
+    Raises ModelNotFoundError for a reference that names nothing.
+    """
     path = Path(ref_or_folder)
     if (path / "version.json").is_file():
-        return Predictor.load(path)
+        return path.resolve()
     from estimator.registry import Registry
 
-    return Predictor.load(Registry(registry).resolve(str(ref_or_folder)).path)
+    return Registry(registry).resolve(str(ref_or_folder)).path.resolve()
+
+
+def load_predictor(ref_or_folder: str | Path, registry: str | Path | None = None) -> Predictor:
+    """A predictor from a version folder path or a registry reference (NAME[@VERSION|@ALIAS])."""
+    return Predictor.load(version_folder(ref_or_folder, registry))
