@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +42,24 @@ def price_with_training_stack_blocked(version: Path) -> float:
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     return float(proc.stdout)
+
+
+def spark_missing() -> str | None:
+    """Why the Spark tests cannot run here, or None when Java and PySpark are both present."""
+    java_home = os.environ.get("JAVA_HOME")
+    if not shutil.which("java") and not (java_home and Path(java_home, "bin", "java").exists()):
+        return "Java is not installed (scripts/setup installs Debian's openjdk-17-jre-headless)"
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (the spark extra, which [dev] pulls in)"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked `spark` skip, saying why, where Java or PySpark is absent."""
+    if item.get_closest_marker("spark") is not None:
+        reason = spark_missing()
+        if reason:
+            pytest.skip(reason)
 
 
 @pytest.fixture(scope="session", autouse=True)
