@@ -63,7 +63,7 @@ def test_csv_scored_on_the_cluster_matches_the_plain_engine(
     houses.to_csv(src, index=False)
     plain = predict_file(Predictor.load(california_gbm.path), src, tmp_path / "plain.csv")
     summary = predict_dask(california_gbm.path, src, tmp_path / "out", scheduler=scheduler,
-                           blocksize=60_000)
+                           blocksize=60_000, chunk_size=250)
     parts = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert len(parts) > 2 and all(p.startswith("part-") for p in parts)  # several partitions
     assert (summary.scored, summary.refused) == (plain.scored, plain.refused) == (2997, 3)

@@ -41,7 +41,7 @@ def predict(
     workers: Annotated[int | None, typer.Option(
         min=1, help="Worker processes of the local Dask cluster.",
         show_default="the cores, up to 4")] = None,
-    chunk_size: Annotated[int, typer.Option(min=1, help="Rows per chunk (local engine).")
+    chunk_size: Annotated[int, typer.Option(min=1, help="Rows validated and priced at a time.")
                           ] = 100_000,
     level: Annotated[float | None, typer.Option(
         min=0.0, max=1.0,
@@ -60,7 +60,7 @@ def predict(
 
         ref = str(version_folder(model, registry))
         summary = predict_dask(ref, input_, output, errors_path=errors, scheduler=scheduler,
-                               workers=workers, level=level)
+                               workers=workers, chunk_size=chunk_size, level=level)
     else:
         from estimator.batch import predict_file  # pandas: only for batch files, not serving
         from estimator.predictor import load_predictor

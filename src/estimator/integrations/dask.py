@@ -120,8 +120,11 @@ def _output_schema(predictor: Predictor, files: list[Path], sample: Any, column:
 
 
 def _score_partition(frame: Any, folder: str, out_dir: str, schema: Any, column: str,
-                     level: float | None, partition_info: dict[str, Any] | None = None) -> Any:
-    """Price one partition on a worker, write its part, and answer its counts."""
+                     level: float | None, chunk_size: int,
+                     partition_info: dict[str, Any] | None = None) -> Any:
+    """Price one partition on a worker, `chunk_size` rows at a time (a partition may be a
+    Parquet row group of millions of rows; validation holds Python objects per row), write
+    its part, and answer its counts."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -129,22 +132,30 @@ def _score_partition(frame: Any, folder: str, out_dir: str, schema: Any, column:
 
     number = int(partition_info["number"]) if partition_info else 0
     predictor = loaded(folder)
-    scored = score_chunk(predictor, frame, column=column, level=level,
-                         source="The input")
-    out = scored.frame
-    for name in schema.names:
-        if pa.types.is_floating(schema.field(name).type) and \
-                not pd.api.types.is_numeric_dtype(out[name]):
-            out[name] = pd.to_numeric(out[name], errors="coerce")
     part = Path(out_dir) / (_PART.format(number) + ".parquet")
-    table = pa.Table.from_pandas(out[schema.names], schema=schema, preserve_index=False)
-    pq.write_table(table, part.with_name("." + part.name))
-    os.replace(part.with_name("." + part.name), part)  # a retried task replaces, never doubles
-    if scored.errors:
-        errors = Path(out_dir) / ERRORS_DIR / (_PART.format(number) + ".csv")
-        with errors.open("w", newline="", encoding="utf-8") as fh:
-            csv.writer(fh).writerows(scored.errors)
-    counts = [number, len(frame), scored.scored, len(scored.errors), scored.unknown_categories]
+    partial = part.with_name("." + part.name)
+    errors: list[tuple[int, str | None, str]] = []
+    scored = unknown = 0
+    with pq.ParquetWriter(partial, schema) as writer:
+        for start in range(0, max(len(frame), 1), chunk_size):
+            chunk = score_chunk(predictor, frame.iloc[start:start + chunk_size], offset=start,
+                                column=column, level=level, source="The input")
+            out = chunk.frame
+            for name in schema.names:
+                if pa.types.is_floating(schema.field(name).type) and \
+                        not pd.api.types.is_numeric_dtype(out[name]):
+                    out[name] = pd.to_numeric(out[name], errors="coerce")
+            writer.write_table(pa.Table.from_pandas(out[schema.names], schema=schema,
+                                                    preserve_index=False))
+            errors += chunk.errors
+            scored += chunk.scored
+            unknown += chunk.unknown_categories
+    os.replace(partial, part)  # a retried task replaces its part, never doubles it
+    if errors:
+        with (Path(out_dir) / ERRORS_DIR / (_PART.format(number) + ".csv")).open(
+                "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows(errors)
+    counts = [number, len(frame), scored, len(errors), unknown]
     return pd.DataFrame([counts], columns=list(_SUMMARY)).astype(_SUMMARY).set_index(
         pd.Index(np.array([number]), dtype="int64"))
 
@@ -212,12 +223,15 @@ def _gather_errors(tmp: Path, counts: Any, errors_path: Path, single_file: bool)
 def predict_dask(model: str | Path, source: str | Path, output: str | Path, *,
                  registry: str | Path | None = None, errors_path: str | Path | None = None,
                  scheduler: str | None = None, workers: int | None = None,
-                 blocksize: int | str = "64MiB", column: str | None = None,
+                 blocksize: int | str = "64MiB", chunk_size: int = 100_000,
+                 column: str | None = None,
                  level: float | None = None) -> BatchSummary:
     """Price every row of `source` on a Dask cluster into the folder `output`.
 
     `scheduler` is a scheduler address (tcp://host:8786); without one a local cluster
-    of `workers` processes is started for the run. Raises DataError for an input that
+    of `workers` processes is started for the run. `blocksize` sizes the partitions (a Parquet
+    row group is never split); a worker validates and prices
+    `chunk_size` rows at a time. Raises DataError for an input that
     names no file or lacks a feature column, ModelNotFoundError for an unknown model, and
     ConfigError when Dask is not installed or the scheduler cannot be reached.
     """
@@ -245,7 +259,7 @@ def predict_dask(model: str | Path, source: str | Path, output: str | Path, *,
     try:
         with _client(scheduler, workers):
             counts = frame.map_partitions(
-                _score_partition, str(folder), str(tmp.resolve()), schema, name, level,
+                _score_partition, str(folder), str(tmp.resolve()), schema, name, level, chunk_size,
                 meta=_empty_summary(), enforce_metadata=False).compute()
         counts = counts.sort_values("partition")
         refused = int(counts["refused"].sum())
