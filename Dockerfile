@@ -29,7 +29,9 @@ COPY src ./src
 # libraries auditwheel vendored into *.libs/ are left alone (patchelf'd, strip breaks them).
 # Bytecode is compiled only for the modules the server imports: a fraction of the size of compiling
 # all. The migration command (`estimator db upgrade`) is checked without writing bytecode.
-RUN /opt/estimator/bin/pip install --no-compile ".[serve]" \
+# EXTRAS=serve,train builds the training image the tuning Jobs run (deploy/k8s/components/tune).
+ARG EXTRAS=serve
+RUN /opt/estimator/bin/pip install --no-compile ".[${EXTRAS}]" \
     && /opt/estimator/bin/pip uninstall --yes pip setuptools \
     && find /opt/estimator -depth -type d -name tests -exec rm -rf {} + \
     && find /opt/estimator -type f -name "*.so*" -not -path "*.libs/*" \

@@ -163,6 +163,134 @@ def test_settings_and_secrets_reach_the_pods_and_the_migration(
     assert hpa["minReplicas"] == 2
 
 
+# --- Kubernetes: the tuning component ---------------------------------------------------------
+
+TUNE = DEPLOY / "k8s" / "components" / "tune"
+OVERLAY = """apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [../base]
+components: [../base/components/tune]
+"""
+
+
+@pytest.fixture(scope="module")
+def tuning(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The base with the tuning component, rendered through an overlay as a user would, by
+    kind/name."""
+    root = tmp_path_factory.mktemp("k8s-tune")
+    shutil.copytree(DEPLOY / "k8s", root / "base")
+    shutil.copy(root / "base" / "secret.env.example", root / "base" / "secret.env")
+    component = root / "base" / "components" / "tune"
+    shutil.copy(component / "study.env.example", component / "study.env")
+    (root / "overlay").mkdir()
+    (root / "overlay" / "kustomization.yaml").write_text(OVERLAY)
+    rendered = kustomize(root / "overlay")
+    assert rendered.returncode == 0, rendered.stderr
+    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    return {f"{d['kind']}/{d['metadata']['name']}": d for d in docs}
+
+
+def by_prefix(manifests: dict[str, dict[str, Any]], prefix: str) -> dict[str, Any]:
+    (found,) = [m for key, m in manifests.items() if key.startswith(prefix)]
+    return found
+
+
+def test_tune_component_adds_valid_jobs_to_the_base(
+        tuning: dict[str, dict[str, Any]], manifests: dict[str, dict[str, Any]]) -> None:
+    version = kubernetes_validate.latest_version()
+    for manifest in tuning.values():
+        kubernetes_validate.validate(manifest, version, strict=True)
+    jobs = sorted(key for key in tuning if key.startswith("Job/"))
+    assert jobs == ["Job/estimator-migrate", "Job/estimator-tune", "Job/estimator-tune-register"]
+    assert {key.split("/")[0] for key in tuning} == set(manifests)  # no new kind of object
+    assert tuning["Deployment/estimator"] == manifests["Deployment"]  # serving untouched
+
+
+def test_tune_component_refuses_to_render_without_the_study_secret(tmp_path: Path) -> None:
+    shutil.copytree(DEPLOY / "k8s", tmp_path / "base")
+    shutil.copy(tmp_path / "base" / "secret.env.example", tmp_path / "base" / "secret.env")
+    (tmp_path / "overlay").mkdir()
+    (tmp_path / "overlay" / "kustomization.yaml").write_text(OVERLAY)
+    rendered = kustomize(tmp_path / "overlay")
+    assert rendered.returncode != 0
+    assert "study.env" in rendered.stderr
+
+
+def test_tune_workers_share_one_study_and_one_registers_the_best(
+        tuning: dict[str, dict[str, Any]]) -> None:
+    config_map = by_prefix(tuning, "ConfigMap/estimator-tune-config")
+    study = by_prefix(tuning, "Secret/estimator-study")
+    assert set(study["data"]) == {"ESTIMATOR_STUDY_STORAGE"}
+    workers, register = tuning["Job/estimator-tune"], tuning["Job/estimator-tune-register"]
+    spec = workers["spec"]
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"] >= 2
+    for job in (workers, register):
+        pod = job["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert pod["restartPolicy"] == "Never"
+        assert container["command"][:2] == ["estimator", "tune"]
+        assert "--storage" not in container["command"]  # from the Secret, never in the spec
+        assert container["envFrom"] == [{"secretRef": {"name": study["metadata"]["name"]}}]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        assert volumes[mounts["/etc/estimator"]]["configMap"]["name"] == \
+            config_map["metadata"]["name"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert "emptyDir" in volumes[mounts["/tmp"]]
+    (worker,) = spec["template"]["spec"]["containers"]
+    assert "--no-register" in worker["command"]
+    assert register["spec"]["suspend"] is True  # started by hand once the workers are done
+    (registrar,) = register["spec"]["template"]["spec"]["containers"]
+    command = registrar["command"]
+    assert command[command.index("--trials") + 1] == "0"
+    models = {m["mountPath"]: m for m in registrar["volumeMounts"]}["/models"]
+    assert not models.get("readOnly", False)
+    claim = {v["name"]: v for v in register["spec"]["template"]["spec"]["volumes"]}[
+        models["name"]]["persistentVolumeClaim"]["claimName"]
+    assert f"PersistentVolumeClaim/{claim}" in tuning
+    assert {"name": "ESTIMATOR_REGISTRY", "value": "/models"} in registrar["env"]
+
+
+@pytest.mark.slow
+def test_the_jobs_commands_tune_together_then_register(
+        tuning: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    """The workers' and the registrar's commands, as the manifests hold them, run here: two
+    workers at once on one study, then the registration; only the config path, the trials
+    and the config's cost are changed."""
+    from estimator import config
+
+    text = by_prefix(tuning, "ConfigMap/estimator-tune-config")["data"]["tune.yaml"]
+    config.validate(yaml.safe_load(text))  # the shipped config is one estimator accepts
+    (tmp_path / "tune.yaml").write_text(text)
+    env = {**os.environ, "ESTIMATOR_STUDY_STORAGE": f"sqlite:///{tmp_path / 'studies.db'}",
+           "ESTIMATOR_REGISTRY": str(tmp_path / "models"), "OMP_WAIT_POLICY": "PASSIVE"}
+
+    def command(job: str, trials: str) -> list[str]:
+        (container,) = tuning[job]["spec"]["template"]["spec"]["containers"]
+        args = [str(tmp_path / "tune.yaml") if a == "/etc/estimator/tune.yaml" else a
+                for a in container["command"][1:]]
+        args[args.index("--trials") + 1] = trials
+        cheap = ["--set", "tune.cv=2", "--set", "model.n_estimators=40", "--set",
+                 "tune.space={model.n_estimators: null}"]
+        return [sys.executable, "-m", "estimator", *args, *cheap]
+
+    workers = [subprocess.Popen(command("Job/estimator-tune", "1"), env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    for worker in workers:
+        _, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err
+    assert not (tmp_path / "models").exists()  # the workers register nothing
+    done = subprocess.run(command("Job/estimator-tune-register", "0"), env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["trials"] == {"complete": 2}
+    assert answer["model"].startswith("boston-price@v1")
+    assert Path(answer["path"], "version.json").is_file()
+
+
 # --- baking a model into the image -------------------------------------------------------------
 
 def bake(*args: str) -> subprocess.CompletedProcess[str]:

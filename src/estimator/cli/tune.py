@@ -42,7 +42,9 @@ def _trial_bar(quiet: bool, metric: str) -> Iterator[Any]:
 
 
 def tune(
-    trials: Annotated[int, typer.Option(help="Trials to run now (added to the study).", min=1)],
+    trials: Annotated[int, typer.Option(
+        help="Trials to run now (added to the study); 0 registers the study's best as it is, "
+        "once its workers are done.", min=0)],
     conf: ConfOpt = None,
     timeout: Annotated[float | None, typer.Option(
         help="Stop starting trials after this many seconds.", min=1)] = None,
