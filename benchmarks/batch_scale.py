@@ -55,7 +55,12 @@ from estimator.integrations.spark import price_udf
 registry, model, src, dst = sys.argv[1:5]
 spark = (SparkSession.builder.master("local[2]").appName("batch-scale")
          .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-         .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate())
+         .config("spark.driver.bindAddress", "127.0.0.1")
+         # Splits of about one row group, so both cores work on one file; Arrow batches of
+         # the plain engine's chunk size (docs/deploy.md gives the same advice).
+         .config("spark.sql.files.maxPartitionBytes", "32m")
+         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
+         .getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
 houses = spark.read.parquet(src)
 price = price_udf(model, registry=registry)

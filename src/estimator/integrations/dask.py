@@ -89,7 +89,10 @@ def _read(files: list[Path], schema: Schema, blocksize: int | str) -> Any:
 
     names = [str(p) for p in files]
     if files[0].suffix.lower() in PARQUET:
-        return dd.read_parquet(names, blocksize=blocksize)
+        # A partition per row group: the unit the writer sized to be read at once, and
+        # enough of them for every worker (combined to `blocksize`, a 1M-row file of two
+        # row groups would be one partition, priced by one worker).
+        return dd.read_parquet(names, split_row_groups=True)
     return dd.read_csv(names, blocksize=blocksize, dtype=str, encoding="utf-8-sig",
                        keep_default_na=True)
 
@@ -176,9 +179,15 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         with client:
             yield client
         return
+    import dask
+
     n = workers or max(1, min(os.cpu_count() or 1, 4))
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1,  # type: ignore[no-untyped-call]
-                           processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+    # One partition per worker thread at a time: at the default saturation (1.1) a worker
+    # of one thread is handed two, and a run of few partitions leaves a worker idle.
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1,  # type: ignore[no-untyped-call]
+                               processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
     with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         yield client
 
@@ -229,8 +238,8 @@ def predict_dask(model: str | Path, source: str | Path, output: str | Path, *,
     """Price every row of `source` on a Dask cluster into the folder `output`.
 
     `scheduler` is a scheduler address (tcp://host:8786); without one a local cluster
-    of `workers` processes is started for the run. `blocksize` sizes the partitions (a Parquet
-    row group is never split); a worker validates and prices
+    of `workers` processes is started for the run. `blocksize` sizes the partitions of CSV input
+    (Parquet is split by row group); a worker validates and prices
     `chunk_size` rows at a time. Raises DataError for an input that
     names no file or lacks a feature column, ModelNotFoundError for an unknown model, and
     ConfigError when Dask is not installed or the scheduler cannot be reached.
