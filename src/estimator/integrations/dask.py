@@ -82,7 +82,7 @@ def _check_columns(files: list[Path], schema: Schema) -> None:
                             path=str(path), column=missing[0])
 
 
-def _read(files: list[Path], schema: Schema, blocksize: int | str) -> Any:
+def _read(files: list[Path], blocksize: int | str) -> Any:
     """A dask DataFrame over the files; CSV cells are read as text so that a stray word in
     a number column is refused by the validator, not a crash halfway through the run."""
     import dask.dataframe as dd
@@ -97,8 +97,7 @@ def _read(files: list[Path], schema: Schema, blocksize: int | str) -> Any:
                        keep_default_na=True)
 
 
-def _output_schema(predictor: Predictor, files: list[Path], sample: Any, column: str,
-                   level: float | None) -> Any:
+def _output_schema(predictor: Predictor, files: list[Path], sample: Any, column: str) -> Any:
     """The Arrow schema every part is written with, so that the parts make one table: the
     input's own types (text for CSV), numeric features read as text made numbers, and the
     estimate columns."""
@@ -237,12 +236,12 @@ def predict_dask(model: str | Path, source: str | Path, output: str | Path, *,
                  level: float | None = None) -> BatchSummary:
     """Price every row of `source` on a Dask cluster into the folder `output`.
 
-    `scheduler` is a scheduler address (tcp://host:8786); without one a local cluster
-    of `workers` processes is started for the run. `blocksize` sizes the partitions of CSV input
-    (Parquet is split by row group); a worker validates and prices
-    `chunk_size` rows at a time. Raises DataError for an input that
-    names no file or lacks a feature column, ModelNotFoundError for an unknown model, and
-    ConfigError when Dask is not installed or the scheduler cannot be reached.
+    `scheduler` is a scheduler address (tcp://host:8786); without one a local cluster of
+    `workers` processes is started for the run. `blocksize` sizes the partitions of a CSV
+    input (Parquet is split by row group); a worker validates and prices `chunk_size` rows
+    at a time. Raises DataError for an input that names no file or lacks a feature column,
+    ModelNotFoundError for an unknown model, and ConfigError when Dask is not installed or
+    the scheduler cannot be reached.
     """
     try:
         import dask.dataframe  # noqa: F401
@@ -260,16 +259,16 @@ def predict_dask(model: str | Path, source: str | Path, output: str | Path, *,
     err_path = Path(errors_path) if errors_path else dst.with_name(dst.name + ".errors.csv")
     name = column or f"predicted_{predictor.schema.target.name}"
     _check_columns(files, predictor.schema)
-    frame = _read(files, predictor.schema, blocksize)
-    schema = _output_schema(predictor, files, frame._meta, name, level)
+    frame = _read(files, blocksize)
+    schema = _output_schema(predictor, files, frame._meta, name)
     dst.parent.mkdir(parents=True, exist_ok=True)
     err_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _prepare(dst)
     try:
         with _client(scheduler, workers):
             counts = frame.map_partitions(
-                _score_partition, str(folder), str(tmp.resolve()), schema, name, level, chunk_size,
-                meta=_empty_summary(), enforce_metadata=False).compute()
+                _score_partition, str(folder), str(tmp.resolve()), schema, name, level,
+                chunk_size, meta=_empty_summary(), enforce_metadata=False).compute()
         counts = counts.sort_values("partition")
         refused = int(counts["refused"].sum())
         if refused:
