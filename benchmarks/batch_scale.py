@@ -12,7 +12,8 @@ it with a gradient-boosted California model, as a user would run it:
 Each is a fresh process; its wall time (cluster or JVM start included), rows per second,
 and peak memory are printed. Peak memory is the RSS of the whole process tree (the
 command, its Dask workers and nanny, or the JVM and its Python workers) summed at each
-sample every 0.1 s, and the highest sum kept.
+sample every 0.1 s, and the highest sum kept; for Spark, the JVM's own peak beside it (its
+heap grows up to spark.driver.memory, 1 GiB by default, and stops there).
 
 Targets on a 2-core machine: no engine's peak memory grows with the input size, and the
 Dask engine within 1.5x the plain engine's time.
@@ -96,30 +97,33 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
             writer.close()
 
 
-def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(seconds, peak MB of the process tree's summed RSS, stderr) of a command."""
+def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
+    """(seconds, peak MB of the process tree's summed RSS, peak MB of its JVM alone, stderr)
+    of a command."""
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=err)
         root = psutil.Process(process.pid)
-        peak = 0
+        peak = jvm_peak = 0
         while process.poll() is None:
-            total = 0
+            total = jvm = 0
             try:
                 tree = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 break
             for proc in tree:
                 with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                    total += proc.memory_info().rss
-            peak = max(peak, total)
+                    rss = proc.memory_info().rss
+                    total += rss
+                    jvm += rss if proc.name() == "java" else 0
+            peak, jvm_peak = max(peak, total), max(jvm_peak, jvm)
             time.sleep(0.1)
         seconds = time.perf_counter() - started
         err.seek(0)
         text = err.read().decode(errors="replace")
     if process.returncode != 0:
         raise SystemExit(f"{args[2:4]} failed:\n{text[-3000:]}")
-    return seconds, peak / 2**20, text
+    return seconds, peak / 2**20, jvm_peak / 2**20, text
 
 
 def model(registry: Path) -> str:
@@ -162,7 +166,8 @@ def main() -> None:
           f"scratch {work}", flush=True)
     ref = model(work / "models")
     figures = []
-    print(f"{'engine':<6} {'rows':>11} {'seconds':>8} {'rows/s':>9} {'peak MB':>8}", flush=True)
+    print(f"{'engine':<6} {'rows':>11} {'seconds':>8} {'rows/s':>9} {'peak MB':>8} "
+          f"{'of it JVM':>9}", flush=True)
     for rows in sizes:
         src = work / f"houses-{rows}.parquet"
         if not src.exists():
@@ -171,11 +176,13 @@ def main() -> None:
         for name in names:
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
-            seconds, peak, _ = run_measured(engines(name, work / "models", ref, src, out), env)
+            seconds, peak, jvm, _ = run_measured(engines(name, work / "models", ref, src, out),
+                                                 env)
             figures.append({"engine": name, "rows": rows, "seconds": round(seconds, 2),
-                            "rows_per_s": round(rows / seconds), "peak_mb": round(peak)})
+                            "rows_per_s": round(rows / seconds), "peak_mb": round(peak),
+                            "jvm_peak_mb": round(jvm)})
             print(f"{name:<6} {rows:>11,} {seconds:>8.1f} {rows / seconds:>9,.0f} "
-                  f"{peak:>8,.0f}", flush=True)
+                  f"{peak:>8,.0f} {jvm:>9,.0f}", flush=True)
         shutil.rmtree(out, ignore_errors=True)
     plain = {f["rows"]: f["seconds"] for f in figures if f["engine"] == "plain"}
     for f in figures:

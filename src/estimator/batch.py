@@ -44,7 +44,8 @@ def _chunks(path: Path, size: int) -> Iterator[Any]:
     if path.suffix.lower() in PARQUET:
         import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=size):
+        # pre_buffer keeps every row group read so far: memory grew by 40 MB a million rows.
+        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=size):
             yield batch.to_pandas()
         return
     try:
