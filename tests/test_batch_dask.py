@@ -130,6 +130,8 @@ def test_inputs_and_outputs_that_cannot_be_used(california_gbm: VersionInfo,
                                                 tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"matches no CSV or Parquet file"):
         predict_dask(california_gbm.path, str(tmp_path / "none-*.parquet"), tmp_path / "out")
+    with pytest.raises(DataError, match=r"names a CSV file; the Dask engine writes a folder"):
+        predict_dask(california_gbm.path, CALIFORNIA, tmp_path / "out.csv")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     pd.read_csv(CALIFORNIA).iloc[:10].to_csv(tmp_path / "in.csv", index=False)

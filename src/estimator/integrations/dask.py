@@ -193,6 +193,9 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
 
 def _prepare(output: Path) -> Path:
     """The temporary folder the run assembles; refuses to replace what is not ours."""
+    if output.suffix.lower() in CSV:
+        raise DataError(f"Output '{output}' names a CSV file; the Dask engine writes a folder "
+                        "of Parquet parts: name a folder, such as estimates/.", path=str(output))
     if output.is_file():
         raise DataError(f"Output '{output}' is a file; the Dask engine writes a folder of "
                         "Parquet parts.", path=str(output))
