@@ -18,7 +18,7 @@ import pytest
 
 from estimator.predictor import Predictor
 from estimator.registry import Registry, VersionInfo
-from estimator.serving.page_views import price
+from estimator.web.views import price
 from tests.serving_support import TOKEN, running
 
 pytestmark = pytest.mark.slow

@@ -29,9 +29,9 @@ from estimator.monitoring.writer import LogWriter
 from estimator.serving import handlers
 from estimator.serving.holder import ModelHolder
 from estimator.serving.metrics import Metrics, MetricsMiddleware
-from estimator.serving.page import add_page_routes
 from estimator.serving.routes import V1_PATH, V2_PATH, add_api_routes, admin_router
 from estimator.serving.settings import Settings
+from estimator.web.pages import add_page_routes
 
 DESCRIPTION = """\
 House-price estimates from a registered model.

@@ -1,4 +1,4 @@
-"""The staff's pages: `/` estimates a house from a form, `/models` shows the versions.
+"""The pages: `/` estimates a house from a form, `/models` shows the versions.
 
 Server-rendered with Jinja2 from the served version's schema. The form posts
 back to `/` and its house goes through the same `Answers.v2` as the API, so
@@ -27,17 +27,17 @@ from estimator.monitoring.accuracy import accuracy
 from estimator.monitoring.drift import drift_report
 from estimator.monitoring.writer import LogWriter
 from estimator.registry import Registry, VersionInfo
-from estimator.serving import page_views as views
 from estimator.serving.holder import ModelHolder, Served
 from estimator.serving.routes import read_body
 from estimator.serving.settings import Settings
+from estimator.web import views
 
 STATIC = Path(__file__).parent / "static"
 DRIFT_WINDOW = 5000
 
 
 def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("estimator.serving", "templates"),
+    env = Environment(loader=PackageLoader("estimator.web", "templates"),
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters["number"] = lambda v: "–" if v is None else views.number(float(v))
