@@ -215,8 +215,9 @@ def test_the_models_page_shows_versions_history_accuracy_and_drift(
         boston: httpx.Client, boston_gbm: VersionInfo, session_registry: Registry) -> None:
     row = Predictor.load(boston_gbm.path).schema.example_row()
     estimates = boston.post("/v2/predict", json={"instances": [row] * 3}).json()["predictions"]
-    sold = [{"id": e["id"], "price": round(e["price"] * 1.1, 3), "sold_at": "2026-11-20"}
-            for e in estimates]
+    sold = [{"id": e["id"], "price": round(e["price"] * 1.1, 3), "sold_at": day}
+            for e, day in zip(estimates, ["2026-10-15", "2026-11-20", "2026-11-21"],
+                              strict=True)]
     stored = boston.post("/v1/feedback", json=sold, headers={"Authorization": f"Bearer {TOKEN}"})
     assert stored.status_code == 200, stored.text
 
@@ -227,7 +228,7 @@ def test_the_models_page_shows_versions_history_accuracy_and_drift(
     for event in session_registry.history(boston_gbm.name):
         assert event["reason"] in html
     assert "3 estimates got a sale price: median error 9.1 %" in html
-    assert "2026-11" in html
+    assert 'aria-label="Median error by month of sale, from 2026-10 to 2026-11"' in html
     assert "Drift of the served version" in html and "estimates against the training data" in html
 
 

@@ -146,7 +146,7 @@ def _models_context(served: Served, registry: Registry | None, settings: Setting
                      for v in reversed(versions)],
         "history": list(reversed(registry.history(name))) if registry is not None else [],
         "metrics": meta.get("metrics", {}), "curves": _curves(served.path),
-        "drift": None, "accuracy": None, "problems": [],
+        "drift": None, "accuracy": None, "trend": "", "problems": [],
     }
     if writer is not None:
         writer.settle()
@@ -156,8 +156,11 @@ def _models_context(served: Served, registry: Registry | None, settings: Setting
     except EstimatorError as err:
         context["problems"].append(f"Drift: {err.message}")
     try:
-        context["accuracy"] = accuracy(settings.database_url, name,
-                                       registry.root if registry is not None else None)
+        realized = accuracy(settings.database_url, name,
+                            registry.root if registry is not None else None)
+        months = [m["median_ape"] for m in realized["months"]]
+        context["accuracy"] = realized
+        context["trend"] = views.polyline(months, low=0.0) if len(months) > 1 else ""
     except EstimatorError as err:
         context["problems"].append(f"Realized accuracy: {err.message}")
     return context
