@@ -28,7 +28,12 @@ from estimator.monitoring.drift import MAX_WINDOW, drift_report
 from estimator.monitoring.store import PredictionLog, Sale
 from estimator.monitoring.writer import LogWriter
 from estimator.registry import Registry
-from estimator.serving.handlers import InvalidJSONError, RequestTooLargeError, UnauthorizedError
+from estimator.serving.handlers import (
+    InvalidJSONError,
+    RequestTooLargeError,
+    UnauthorizedError,
+    UnsupportedMediaTypeError,
+)
 from estimator.serving.holder import ModelHolder, Served
 from estimator.serving.metrics import CONTENT_TYPE, Metrics
 from estimator.serving.schemas import REF_TEMPLATE, ErrorPublic, ModelRef
@@ -70,8 +75,27 @@ class ReloadPublic(BaseModel):
     previous: ModelRef | None = None
 
 
+def check_json(content_type: str | None) -> None:
+    """Refuse a body declared as anything but JSON in UTF-8 (415); none declared is JSON.
+
+    A form or a text sent by mistake would otherwise be read as JSON when it happens to
+    parse, and a client that said another charset would be answered as if it said UTF-8.
+    """
+    if content_type is None:
+        return
+    media, *params = (part.strip().lower() for part in content_type.split(";"))
+    charsets = [p.partition("=")[2].strip('"') for p in params if p.startswith("charset=")]
+    json_like = media == "application/json" or (media.startswith("application/")
+                                                  and media.endswith("+json"))
+    if not json_like or any(c not in ("utf-8", "utf8") for c in charsets):
+        raise UnsupportedMediaTypeError(f"the body is declared as '{content_type}'; send JSON "
+                                        "in UTF-8 with 'Content-Type: application/json'")
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    """The request body, refused with 415 unless it is declared as JSON and with 413 as
+    soon as it is known to exceed `limit` bytes."""
+    check_json(request.headers.get("content-type"))
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise RequestTooLargeError(f"the body holds {declared} bytes, more than the limit of "
@@ -103,7 +127,7 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         rows.labels(path)  # both series exist from the start
 
     @app.post(V1_PATH, tags=["predict"], summary="Estimate prices (the article's API)",
-              responses=_errors(400, 413, 422, 503))
+              responses=_errors(400, 413, 415, 422, 503))
     async def predict_v1(request: Request) -> Response:
         """Send a JSON list of houses; get them back with one `Prediction price i` each."""
         served = holder.require()
@@ -114,7 +138,7 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         return _answer(answer.content, served)
 
     @app.post(V2_PATH, tags=["predict"], summary="Estimate prices, with ids and warnings",
-              responses=_errors(400, 413, 422, 503))
+              responses=_errors(400, 413, 415, 422, 503))
     async def predict_v2(request: Request, level: Annotated[float | None, Query(
             gt=0, lt=1, description="The level of the price ranges (0.8 for 80 %).")] = None,
                          ) -> Response:
@@ -253,7 +277,7 @@ def admin_router(holder: ModelHolder, settings: Settings,
     router = APIRouter(prefix="/v1", dependencies=[Depends(authorised)])
     log = writer.log if writer is not None else PredictionLog(settings.database_url)
 
-    @router.post("/feedback", response_model=StoredPublic, responses=_errors(400, 401, 422),
+    @router.post("/feedback", response_model=StoredPublic, responses=_errors(400, 401, 415, 422),
                  tags=["monitoring"], openapi_extra={"requestBody": {
                      "required": True, "content": {"application/json": {
                          "schema": SALES.json_schema(ref_template=REF_TEMPLATE)}}}})
