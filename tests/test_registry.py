@@ -126,6 +126,30 @@ def test_a_crash_mid_write_is_never_visible(three_versions: Registry) -> None:
     assert sorted(visible) == sorted([*before, "aliases.json", "aliases.log.jsonl"])
 
 
+DIES_AT_FIRST_FSYNC = """
+import os, sys
+from estimator.registry import Registry
+def die(fd):
+    os._exit(9)   # killed at the first write to disk of an alias move
+os.fsync = die
+Registry(sys.argv[1]).promote("prices@v1")
+"""
+
+
+def test_a_move_killed_while_writing_is_neither_applied_nor_logged(
+        three_versions: Registry) -> None:
+    # The alias file is written aside before the move is logged, so a writer killed while
+    # writing leaves no logged move that did not happen.
+    aliases, history = three_versions.aliases("prices"), three_versions.history("prices")
+    proc = subprocess.run([sys.executable, "-c", DIES_AT_FIRST_FSYNC, str(three_versions.root)],
+                          check=False)
+    assert proc.returncode == 9
+    assert three_versions.aliases("prices") == aliases
+    assert three_versions.history("prices") == history
+    assert three_versions.promote("prices@v1").version in three_versions.aliases("prices")[
+        "production"]  # the next move goes through
+
+
 def test_alias_file_is_replaced_not_rewritten(three_versions: Registry) -> None:
     path = three_versions.root / "prices" / "aliases.json"
     inode = os.stat(path).st_ino

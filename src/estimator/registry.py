@@ -45,12 +45,17 @@ def default_root() -> Path:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary sibling, fsync it, then rename it over `path`."""
+    os.replace(_written_beside(path, data), path)
+
+
+def _written_beside(path: Path, data: Any) -> Path:
+    """`data` as JSON in a hidden temporary sibling of `path`, on disk; its path."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    return tmp
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,10 @@ class Registry:
 
     def _move_alias(self, name: str, alias: str, version: str | None, reason: str,
                     details: dict[str, Any] | None = None) -> None:
-        """Caller holds the lock. Append to the history first, then replace the alias file."""
+        """Caller holds the lock. The new alias file is written aside first, then the move
+        is logged, then the file is renamed into place: a writer killed in between leaves
+        a logged move that did not happen only in the instant between the last two steps
+        (writing the file after logging left it the time of a write and an fsync)."""
         aliases = self.aliases(name)
         previous = aliases.get(alias)
         if version is None:
@@ -216,11 +224,17 @@ class Registry:
                                  "reason": reason}
         if details is not None:
             event["details"] = details
-        with (self.root / name / HISTORY_FILE).open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(event) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        write_json_atomic(self.root / name / ALIAS_FILE, aliases)
+        path = self.root / name / ALIAS_FILE
+        tmp = _written_beside(path, aliases)
+        try:
+            with (self.root / name / HISTORY_FILE).open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(event) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, path)
 
     def promote(self, ref: str, alias: str = "production", reason: str | None = None,
                 details: dict[str, Any] | None = None) -> VersionInfo:
