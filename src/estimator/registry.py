@@ -209,10 +209,11 @@ class Registry:
 
     def _move_alias(self, name: str, alias: str, version: str | None, reason: str,
                     details: dict[str, Any] | None = None) -> None:
-        """Caller holds the lock. The new alias file is written aside first, then the move
-        is logged, then the file is renamed into place: a writer killed in between leaves
-        a logged move that did not happen only in the instant between the last two steps
-        (writing the file after logging left it the time of a write and an fsync)."""
+        """Caller holds the lock. The new alias file is written to disk aside first, then
+        the move is logged and the file renamed into place at once, and only then is the
+        log synced: a writer killed at any moment but the instant between those two calls
+        leaves the log and the alias file in agreement (written after the logging, with
+        two fsyncs between, they disagreed after most kills)."""
         aliases = self.aliases(name)
         previous = aliases.get(alias)
         if version is None:
@@ -230,11 +231,11 @@ class Registry:
             with (self.root / name / HISTORY_FILE).open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(event) + "\n")
                 fh.flush()
+                os.replace(tmp, path)
                 os.fsync(fh.fileno())
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        os.replace(tmp, path)
 
     def promote(self, ref: str, alias: str = "production", reason: str | None = None,
                 details: dict[str, Any] | None = None) -> VersionInfo:
