@@ -46,7 +46,7 @@ def slow_clients(service: Service, bodies: list[bytes], seconds: float, idle: in
                  slow: int = 16) -> tuple[str, str, bool]:
     """Others are served while `idle` connections sit open and `slow` clients dribble."""
     with Load(service.base, bodies, 2) as before:
-        time.sleep(min(seconds, 3))
+        time.sleep(min(seconds / 2, 3))
     host, port = "127.0.0.1", service.port
     sockets = [socket.create_connection((host, port), timeout=10) for _ in range(idle)]
     statuses: list[int] = []
