@@ -72,14 +72,21 @@ def hidden_leftovers(root: Path, name: str) -> int:
                or (p.name.startswith(".") and p.name.endswith(".tmp")))
 
 
-def history_behind(root: Path, name: str) -> int:
-    """Aliases whose last logged move is not what the alias file says."""
+def history_behind(root: Path, name: str) -> list[str]:
+    """Aliases whose last move in the history is not what the alias file says."""
     registry = Registry(root)
     last: dict[str, Any] = {}
     for event in registry.history(name):
         last[event["alias"]] = event["to"]
-    return sum(1 for alias, version in registry.aliases(name).items()
-               if last.get(alias) != version)
+    return [f"the history moves {alias} to {last.get(alias)}, the alias file says {version}"
+            for alias, version in registry.aliases(name).items()
+            if alias in last and last[alias] != version]
+
+
+def unapplied_in_log(root: Path, name: str) -> bool:
+    """Whether the log file holds a move a killed writer logged but never applied."""
+    registry = Registry(root)
+    return bool(registry._unapplied(name, registry._logged(name)))
 
 
 def kill_at_random(argv: list[str], longest: float, rng: random.Random) -> tuple[float, bool]:
@@ -121,16 +128,16 @@ def kill_promote(service: Service, root: Path, name: str, versions: list[str], l
     registry = Registry(root)
     moves_before = len(registry.history(name))
     problems: list[str] = []
-    behind = 0
+    unapplied = 0
     for i in range(loops):
         target = f"{name}@{versions[i % len(versions)]}"
         kill_at_random([sys.executable, "-m", "estimator", "models", "promote", target,
                         "--registry", str(root)], typical * 1.2, rng)
-        problems += registry_problems(root, name)
+        problems += registry_problems(root, name) + history_behind(root, name)
         kill_at_random([sys.executable, "-c", PROMOTE_LOOP, str(root), name, *versions],
                        typical + 1.0, rng)
-        problems += registry_problems(root, name)
-        behind += history_behind(root, name) > 0
+        unapplied += unapplied_in_log(root, name)
+        problems += registry_problems(root, name) + history_behind(root, name)
     moves = len(registry.history(name)) - moves_before
     time.sleep(service.watch * 1.5)  # one look of the service's watcher at the alias
     served = service.served()
@@ -139,9 +146,9 @@ def kill_promote(service: Service, root: Path, name: str, versions: list[str], l
         problems.append(f"the service answers with {served}")
     done = (f"{loops} x (estimator models promote killed at random, then a loop of alias "
             "moves killed at random)")
-    figure = (f"{moves:,} moves logged; after the kills: production = {production}, the "
-              f"service serves {served}; the history's last move disagreed with the alias "
-              f"file after {behind}/{loops} loop kills; problems: "
+    figure = (f"{moves:,} moves in the history; after the kills: production = {production}, "
+              f"the service serves {served}; a move logged but never applied was left after "
+              f"{unapplied}/{loops} loop kills (the history leaves it out); problems: "
               f"{'; '.join(problems[:2]) or 'none'}")
     return done, figure, not problems and service.alive()
 
