@@ -74,7 +74,8 @@ class Answers:
             request = self.types.v2_body.validate_json(body)
         except pydantic_core.ValidationError as err:
             raise self._refusal(err, v2=True) from None
-        refuse_repeated_keys(body, len(request) + sum(map(len, request["instances"])))
+        refuse_repeated_keys(body, len(request) + sum(map(len, request["instances"])),
+                             rows=len(request["instances"]))
         houses = self.rules.pack(request["instances"])
         calibration = self.predictor.calibration
         level = request.get("level", level)
@@ -171,15 +172,16 @@ class _Repeated(Exception):
         self.objects, self.key = objects, key
 
 
-def refuse_repeated_keys(body: bytes, keys: int) -> None:
-    """Refuse a valid body in which an object gives a key twice, naming its row and field.
+def refuse_repeated_keys(body: bytes, keys: int, rows: int | None = None) -> None:
+    """Refuse a valid body in which an object gives a key twice, naming its row and field;
+    `rows` counts the row objects of a body that wraps them in an envelope.
 
     JSON parsers keep the last value of a repeated key, so a house sent with two values
     for one feature would be priced on one of them without a word (and v1 would echo
     both). Each key is followed by exactly one colon, so a body with no more colons than
     the `keys` its parsed objects hold repeats none: only a body with more (a repeat, or
-    a colon inside a string) is parsed again, to find the repeat. Houses are flat
-    objects, met in order; the v2 envelope is met last.
+    a colon inside a string) is parsed again, to find the repeat. Rows are flat
+    objects, met in order; an envelope is met last.
     """
     if body.count(b":") <= keys:
         return
@@ -198,7 +200,6 @@ def refuse_repeated_keys(body: bytes, keys: int) -> None:
     try:
         json.loads(body, object_pairs_hook=pairs)
     except _Repeated as repeat:
-        envelope = repeat.key in ("instances", "explain", "level") and isinstance(
-            json.loads(body), dict)
+        envelope = rows is not None and repeat.objects >= rows
         raise ValidationError("is given twice; send each key once", row=None if envelope
                               else repeat.objects, field=repeat.key) from None

@@ -28,6 +28,7 @@ from estimator.monitoring.drift import MAX_WINDOW, drift_report
 from estimator.monitoring.store import PredictionLog, Sale
 from estimator.monitoring.writer import LogWriter
 from estimator.registry import Registry
+from estimator.serving.answers import refuse_repeated_keys
 from estimator.serving.handlers import (
     InvalidJSONError,
     RequestTooLargeError,
@@ -248,13 +249,15 @@ def parse_sales(body: bytes) -> list[SaleIn]:
     except orjson.JSONDecodeError as err:
         raise InvalidJSONError(f"the body is not valid JSON ({err})") from None
     try:
-        return SALE_LIST.validate_python(parsed if isinstance(parsed, list) else [parsed])
+        sales = SALE_LIST.validate_python(parsed if isinstance(parsed, list) else [parsed])
     except pydantic.ValidationError as err:
         first = err.errors(include_url=False)[0]
         loc = list(first["loc"])
         row = loc[0] if loc and isinstance(loc[0], int) else None
         field = str(loc[1]) if len(loc) > 1 else None
         raise ValidationError(first["msg"], row=row, field=field) from None
+    refuse_repeated_keys(body, sum(len(sale.model_fields_set) for sale in sales))
+    return sales
 
 
 class StoredPublic(BaseModel):
