@@ -81,7 +81,7 @@ def california_gbm(session_registry: Registry) -> VersionInfo:
     path = CALIFORNIA
     cfg = config.validate({
         "name": "california-gbm",
-        "data": {"path": str(path), "target": "median_house_value"},
+        "data": {"path": str(path), "target": "median_house_value", "unit": "$"},
         "preprocessing": {"coordinates": True, "ratios": True},
         "model": {"family": "gbm", "n_estimators": 200, "learning_rate": 0.1},
     })

@@ -69,8 +69,11 @@ class Feature:
 
 @dataclass(frozen=True)
 class Target:
+    """The price the model predicts; `unit` says how people read it ('$', '$1000s')."""
+
     name: str
     description: str = ""
+    unit: str = ""
     min: float | None = None
     max: float | None = None
     mean: float | None = None

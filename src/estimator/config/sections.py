@@ -17,6 +17,8 @@ class DataConfig(Strict):
     target: str | None = None
     include: list[str] | None = None
     exclude: list[str] = Field(default_factory=list)
+    unit: str | None = Field(None, description="How prices read on the web page: a currency "
+                             "symbol ('$', '€') or a unit ('k€'); Boston's is '× $1,000'.")
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:

@@ -15,6 +15,8 @@ from pathlib import Path
 COLUMNS = ["CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX",
            "PTRATIO", "B", "LSTAT"]
 TARGET = "MEDV"
+# How its prices read: MEDV counts thousands of (1970s) dollars.
+UNIT = "× $1,000"
 
 DESCRIPTIONS = {
     "CRIM": "Per-capita crime rate by town.",

@@ -9,7 +9,7 @@ with no value at all). Rows with no target are dropped and counted.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -172,9 +172,11 @@ def load(cfg: DataConfig, base_dir: Path | None = None) -> Dataset:
     the file is not found from the working directory.
     """
     descriptions: dict[str, str] = {}
+    unit = cfg.unit or ""
     if cfg.source == "boston":
         frame, target, fp = _boston()
         descriptions = boston.DESCRIPTIONS
+        unit = cfg.unit or boston.UNIT
     else:
         assert cfg.path is not None and cfg.target is not None
         path = Path(cfg.path)
@@ -187,6 +189,7 @@ def load(cfg: DataConfig, base_dir: Path | None = None) -> Dataset:
     if not features:
         raise DataError("No feature columns are left after include/exclude.")
     feats, y, schema, dropped = prepare(frame, target, features, descriptions)
+    schema = replace(schema, target=replace(schema.target, unit=unit))
     notes = []
     if dropped:
         notes.append(f"dropped {dropped} rows with no value in target column '{target}'")

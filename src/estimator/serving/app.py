@@ -31,6 +31,7 @@ from estimator.serving.holder import ModelHolder
 from estimator.serving.metrics import Metrics, MetricsMiddleware
 from estimator.serving.routes import V1_PATH, V2_PATH, add_api_routes, admin_router
 from estimator.serving.settings import Settings
+from estimator.web.pages import add_page_routes
 
 DESCRIPTION = """\
 House-price estimates from a registered model.
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     handlers.install(app)
     app.state.writer = writer
     add_api_routes(app, holder, settings, metrics, writer)
+    add_page_routes(app, holder, settings, writer)
     if settings.admin_token is not None:
         app.include_router(admin_router(holder, settings, writer))
     app.add_middleware(MetricsMiddleware, metrics=metrics)

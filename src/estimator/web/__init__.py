@@ -1,0 +1,1 @@
+"""The agency staff's web pages, served by the HTTP service beside its API."""
