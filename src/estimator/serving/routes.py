@@ -93,10 +93,14 @@ def check_json(content_type: str | None) -> None:
                                         "in UTF-8 with 'Content-Type: application/json'")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 415 unless it is declared as JSON and with 413 as
-    soon as it is known to exceed `limit` bytes."""
+async def read_json(request: Request, limit: int) -> bytes:
+    """The body of a JSON route: refused with 415 unless declared as JSON, then read."""
     check_json(request.headers.get("content-type"))
+    return await read_body(request, limit)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise RequestTooLargeError(f"the body holds {declared} bytes, more than the limit of "
@@ -132,7 +136,7 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
     async def predict_v1(request: Request) -> Response:
         """Send a JSON list of houses; get them back with one `Prediction price i` each."""
         served = holder.require()
-        answer = served.answers.v1(await read_body(request, limit))
+        answer = served.answers.v1(await read_json(request, limit))
         rows.labels(V1_PATH).inc(answer.count)
         if writer is not None:
             writer.put(answer.logged)
@@ -147,7 +151,7 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         id, a price, its range and its warnings (gaps imputed, values far outside the
         training range, unseen categories)."""
         served = holder.require()
-        answer = served.answers.v2(await read_body(request, limit), level)
+        answer = served.answers.v2(await read_json(request, limit), level)
         rows.labels(V2_PATH).inc(answer.count)
         if writer is not None:
             writer.put(answer.logged)
@@ -288,7 +292,7 @@ def admin_router(holder: ModelHolder, settings: Settings,
         """Report sale prices of earlier estimates: one object or a list, stored all or none
         (an unknown id, one given twice or already priced, a price that is not positive or a
         sale in the future is refused naming its row)."""
-        given = parse_sales(await read_body(request, settings.max_body_bytes))
+        given = parse_sales(await read_json(request, settings.max_body_bytes))
         if writer is not None:  # an estimate served a moment ago may still be queued
             await run_in_threadpool(writer.settle)
         found = [Sale(id=s.id, price=s.price, sold_at=_moment(s.sold_at)) for s in given]
