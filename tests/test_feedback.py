@@ -50,6 +50,10 @@ def test_sale_prices_come_back_over_http(session_registry: Registry, boston_mlp:
             assert answer.status_code == 422, (body, answer.text)
             assert (answer.json()["row"], answer.json()["field"]) == (row_at, field), body
             assert words in answer.json()["message"], answer.json()
+        twice = client.post("/v1/feedback", headers={**AUTH, "Content-Type": "application/json"},
+                            content=f'{{"id": "{ids[1]}", "price": 20.0, "price": 2000.0}}')
+        assert (twice.status_code, twice.json()["row"], twice.json()["field"]) == (
+            422, 0, "price")
         many = client.post("/v1/feedback", headers=AUTH, json=[
             {"id": i, "price": 20.0 + n, "sold_at": "2026-12-01T10:00:00+01:00"}
             for n, i in enumerate(ids[1:])])

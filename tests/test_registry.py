@@ -126,6 +126,59 @@ def test_a_crash_mid_write_is_never_visible(three_versions: Registry) -> None:
     assert sorted(visible) == sorted([*before, "aliases.json", "aliases.log.jsonl"])
 
 
+DIES_AT_FIRST_FSYNC = """
+import os, sys
+from estimator.registry import Registry
+def die(fd):
+    os._exit(9)   # killed at the first write to disk of an alias move
+os.fsync = die
+Registry(sys.argv[1]).promote("prices@v1")
+"""
+
+
+def test_a_move_killed_while_writing_is_neither_applied_nor_logged(
+        three_versions: Registry) -> None:
+    # The alias file is written aside before the move is logged, so a writer killed while
+    # writing leaves no logged move that did not happen.
+    aliases, history = three_versions.aliases("prices"), three_versions.history("prices")
+    proc = subprocess.run([sys.executable, "-c", DIES_AT_FIRST_FSYNC, str(three_versions.root)],
+                          check=False)
+    assert proc.returncode == 9
+    assert three_versions.aliases("prices") == aliases
+    assert three_versions.history("prices") == history
+    assert three_versions.promote("prices@v1").version in three_versions.aliases("prices")[
+        "production"]  # the next move goes through
+
+
+DIES_BEFORE_THE_RENAME = """
+import os, sys
+from estimator.registry import Registry
+rename = os.replace
+def replace(src, dst):
+    if str(dst).endswith("aliases.json"):
+        os._exit(9)   # killed after the move was logged, before its file is in place
+    rename(src, dst)
+os.replace = replace
+Registry(sys.argv[1]).promote("prices@v1")
+"""
+
+
+def test_a_move_logged_but_never_applied_is_not_history(three_versions: Registry) -> None:
+    three_versions.promote("prices@v2")
+    history = three_versions.history("prices")
+    proc = subprocess.run([sys.executable, "-c", DIES_BEFORE_THE_RENAME,
+                           str(three_versions.root)], check=False)
+    assert proc.returncode == 9
+    log = three_versions.root / "prices" / "aliases.log.jsonl"
+    assert json.loads(log.read_text().splitlines()[-1])["to"].startswith("v1-")  # logged
+    assert three_versions.aliases("prices")["production"].startswith("v2-")  # not applied
+    assert three_versions.history("prices") == history
+    three_versions.promote("prices@v3")  # the next move drops the unapplied one from the log
+    assert [e["to"][:2] for e in three_versions.history("prices")][-2:] == ["v2", "v3"]
+    assert len(log.read_text().splitlines()) == len(history) + 1
+    assert three_versions.rollback("prices").version.startswith("v2-")
+
+
 def test_alias_file_is_replaced_not_rewritten(three_versions: Registry) -> None:
     path = three_versions.root / "prices" / "aliases.json"
     inode = os.stat(path).st_ino

@@ -323,6 +323,45 @@ def test_a_body_over_the_size_limit_is_refused_before_parsing(boston: httpx.Clie
     assert f"larger than the limit of {MAX_BODY} bytes" in streamed.json()["message"]
 
 
+def test_a_key_given_twice_is_refused_naming_row_and_field(boston: httpx.Client) -> None:
+    # Parsers keep the last value, so the house would be priced on one of two silently.
+    twice = text([GOOD, GOOD]).replace('"RM": 6.4', '"RM": 6.4, "RM": 9.9', 2)
+    twice = twice.replace('"RM": 6.4, "RM": 9.9', '"RM": 6.4', 1)  # only the second house
+    answer = boston.post(V1, content=twice, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422
+    assert answer.json() == {"error": "invalid_input", "row": 1, "field": "RM", "message":
+                             "row 1, field 'RM': is given twice; send each key once"}
+    v2 = boston.post("/v2/predict", content='{"instances": ' + twice + "}")
+    assert (v2.status_code, v2.json()["row"], v2.json()["field"]) == (422, 1, "RM")
+    envelope = boston.post("/v2/predict", content='{"explain": false, "instances": '
+                           + text([GOOD]) + ', "explain": true}')
+    assert (envelope.status_code, envelope.json()["row"], envelope.json()["field"]) == (
+        422, None, "explain")
+    spaced = boston.post(V1, content=text([GOOD]).replace(": ", " :  "))  # still one key each
+    assert spaced.status_code == 200
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x",
+                                          "application/json; charset=latin-1"])
+def test_a_body_not_declared_as_json_is_refused(boston: httpx.Client,
+                                                content_type: str) -> None:
+    for path, body in ((V1, text([GOOD])), ("/v2/predict", text({"instances": [GOOD]}))):
+        answer = boston.post(path, content=body, headers={"Content-Type": content_type})
+        assert answer.status_code == 415
+        assert answer.json()["error"] == "unsupported_media_type"
+        assert answer.json()["message"] == (
+            f"the body is declared as '{content_type}'; send JSON in UTF-8 with "
+            "'Content-Type: application/json'")
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json; charset=UTF-8",
+                                          "application/vnd.api+json"])
+def test_json_declared_or_not_is_read(boston: httpx.Client, content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    assert boston.post(V1, content=text([GOOD]), headers=headers).status_code == 200
+
+
 def test_unknown_routes_and_methods_answer_in_the_same_shape(boston: httpx.Client) -> None:
     missing = boston.get("/v1/nothing-here")
     assert missing.status_code == 404

@@ -45,12 +45,20 @@ def default_root() -> Path:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary sibling, fsync it, then rename it over `path`."""
+    os.replace(_written_beside(path, data), path)
+
+
+def _written_beside(path: Path, data: Any) -> Path:
+    """`data` as JSON (a str as it is) in a hidden temporary sibling of `path`, on disk."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
+        if isinstance(data, str):
+            fh.write(data)
+        else:
+            json.dump(data, fh, indent=2)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    return tmp
 
 
 @dataclass(frozen=True)
@@ -114,10 +122,29 @@ class Registry:
         return dict(json.loads(path.read_text()))
 
     def history(self, name: str) -> list[dict[str, Any]]:
+        """Every alias move, oldest first, less a move that a killed writer logged but never
+        applied (see `_unapplied`)."""
+        events = self._logged(name)
+        unapplied = self._unapplied(name, events)
+        return [e for i, e in enumerate(events) if i not in unapplied]
+
+    def _logged(self, name: str) -> list[dict[str, Any]]:
         path = self.root / name / HISTORY_FILE
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def _unapplied(self, name: str, events: list[dict[str, Any]]) -> set[int]:
+        """Indexes of logged moves that never reached the alias file.
+
+        A move is logged, then its alias file renamed into place; a writer killed between
+        the two leaves, as the last move of that alias, one from the version the file
+        still names to another. Readers skip it and the next move drops it from the log.
+        """
+        aliases = self.aliases(name)
+        last = {e["alias"]: i for i, e in enumerate(events)}
+        return {i for alias, i in last.items()
+                if events[i]["to"] != aliases.get(alias) == events[i]["from"]}
 
     def alias_at(self, name: str, alias: str, when: datetime) -> str | None:
         """Which version an alias pointed at, at a moment in the past."""
@@ -204,7 +231,16 @@ class Registry:
 
     def _move_alias(self, name: str, alias: str, version: str | None, reason: str,
                     details: dict[str, Any] | None = None) -> None:
-        """Caller holds the lock. Append to the history first, then replace the alias file."""
+        """Caller holds the lock. The new alias file is written to disk aside first, then
+        the move is logged and the file renamed into place at once, and only then is the
+        log synced; a move a killed writer logged but never applied is dropped first."""
+        logged = self._logged(name)
+        unapplied = self._unapplied(name, logged)
+        if unapplied:
+            history = self.root / name / HISTORY_FILE
+            kept = "".join(json.dumps(e) + "\n" for i, e in enumerate(logged)
+                           if i not in unapplied)
+            os.replace(_written_beside(history, kept), history)
         aliases = self.aliases(name)
         previous = aliases.get(alias)
         if version is None:
@@ -216,11 +252,17 @@ class Registry:
                                  "reason": reason}
         if details is not None:
             event["details"] = details
-        with (self.root / name / HISTORY_FILE).open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(event) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        write_json_atomic(self.root / name / ALIAS_FILE, aliases)
+        path = self.root / name / ALIAS_FILE
+        tmp = _written_beside(path, aliases)
+        try:
+            with (self.root / name / HISTORY_FILE).open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(event) + "\n")
+                fh.flush()
+                os.replace(tmp, path)
+                os.fsync(fh.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def promote(self, ref: str, alias: str = "production", reason: str | None = None,
                 details: dict[str, Any] | None = None) -> VersionInfo:

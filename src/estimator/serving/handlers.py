@@ -38,6 +38,10 @@ class InvalidJSONError(ValidationError):
     """The body cannot be parsed as JSON at all."""
 
 
+class UnsupportedMediaTypeError(ValidationError):
+    """The body is declared as something other than JSON in UTF-8."""
+
+
 class NotReadyError(EstimatorError):
     """No model version is loaded yet."""
 
@@ -50,6 +54,7 @@ class UnauthorizedError(EstimatorError):
 STATUS: list[tuple[type[EstimatorError], int, str]] = [
     (RequestTooLargeError, 413, "too_large"),
     (InvalidJSONError, 400, "invalid_json"),
+    (UnsupportedMediaTypeError, 415, "unsupported_media_type"),
     (ValidationError, 422, "invalid_input"),
     (UnauthorizedError, 401, "unauthorized"),
     (NotReadyError, 503, "not_ready"),

@@ -28,7 +28,13 @@ from estimator.monitoring.drift import MAX_WINDOW, drift_report
 from estimator.monitoring.store import PredictionLog, Sale
 from estimator.monitoring.writer import LogWriter
 from estimator.registry import Registry
-from estimator.serving.handlers import InvalidJSONError, RequestTooLargeError, UnauthorizedError
+from estimator.serving.answers import refuse_repeated_keys
+from estimator.serving.handlers import (
+    InvalidJSONError,
+    RequestTooLargeError,
+    UnauthorizedError,
+    UnsupportedMediaTypeError,
+)
 from estimator.serving.holder import ModelHolder, Served
 from estimator.serving.metrics import CONTENT_TYPE, Metrics
 from estimator.serving.schemas import REF_TEMPLATE, ErrorPublic, ModelRef
@@ -70,6 +76,29 @@ class ReloadPublic(BaseModel):
     previous: ModelRef | None = None
 
 
+def check_json(content_type: str | None) -> None:
+    """Refuse a body declared as anything but JSON in UTF-8 (415); none declared is JSON.
+
+    A form or a text sent by mistake would otherwise be read as JSON when it happens to
+    parse, and a client that said another charset would be answered as if it said UTF-8.
+    """
+    if content_type is None:
+        return
+    media, *params = (part.strip().lower() for part in content_type.split(";"))
+    charsets = [p.partition("=")[2].strip('"') for p in params if p.startswith("charset=")]
+    json_like = media == "application/json" or (media.startswith("application/")
+                                                  and media.endswith("+json"))
+    if not json_like or any(c not in ("utf-8", "utf8") for c in charsets):
+        raise UnsupportedMediaTypeError(f"the body is declared as '{content_type}'; send JSON "
+                                        "in UTF-8 with 'Content-Type: application/json'")
+
+
+async def read_json(request: Request, limit: int) -> bytes:
+    """The body of a JSON route: refused with 415 unless declared as JSON, then read."""
+    check_json(request.headers.get("content-type"))
+    return await read_body(request, limit)
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
     declared = request.headers.get("content-length", "")
@@ -103,18 +132,18 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         rows.labels(path)  # both series exist from the start
 
     @app.post(V1_PATH, tags=["predict"], summary="Estimate prices (the article's API)",
-              responses=_errors(400, 413, 422, 503))
+              responses=_errors(400, 413, 415, 422, 503))
     async def predict_v1(request: Request) -> Response:
         """Send a JSON list of houses; get them back with one `Prediction price i` each."""
         served = holder.require()
-        answer = served.answers.v1(await read_body(request, limit))
+        answer = served.answers.v1(await read_json(request, limit))
         rows.labels(V1_PATH).inc(answer.count)
         if writer is not None:
             writer.put(answer.logged)
         return _answer(answer.content, served)
 
     @app.post(V2_PATH, tags=["predict"], summary="Estimate prices, with ids and warnings",
-              responses=_errors(400, 413, 422, 503))
+              responses=_errors(400, 413, 415, 422, 503))
     async def predict_v2(request: Request, level: Annotated[float | None, Query(
             gt=0, lt=1, description="The level of the price ranges (0.8 for 80 %).")] = None,
                          ) -> Response:
@@ -122,7 +151,7 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         id, a price, its range and its warnings (gaps imputed, values far outside the
         training range, unseen categories)."""
         served = holder.require()
-        answer = served.answers.v2(await read_body(request, limit), level)
+        answer = served.answers.v2(await read_json(request, limit), level)
         rows.labels(V2_PATH).inc(answer.count)
         if writer is not None:
             writer.put(answer.logged)
@@ -224,13 +253,15 @@ def parse_sales(body: bytes) -> list[SaleIn]:
     except orjson.JSONDecodeError as err:
         raise InvalidJSONError(f"the body is not valid JSON ({err})") from None
     try:
-        return SALE_LIST.validate_python(parsed if isinstance(parsed, list) else [parsed])
+        sales = SALE_LIST.validate_python(parsed if isinstance(parsed, list) else [parsed])
     except pydantic.ValidationError as err:
         first = err.errors(include_url=False)[0]
         loc = list(first["loc"])
         row = loc[0] if loc and isinstance(loc[0], int) else None
         field = str(loc[1]) if len(loc) > 1 else None
         raise ValidationError(first["msg"], row=row, field=field) from None
+    refuse_repeated_keys(body, sum(len(sale.model_fields_set) for sale in sales))
+    return sales
 
 
 class StoredPublic(BaseModel):
@@ -253,7 +284,7 @@ def admin_router(holder: ModelHolder, settings: Settings,
     router = APIRouter(prefix="/v1", dependencies=[Depends(authorised)])
     log = writer.log if writer is not None else PredictionLog(settings.database_url)
 
-    @router.post("/feedback", response_model=StoredPublic, responses=_errors(400, 401, 422),
+    @router.post("/feedback", response_model=StoredPublic, responses=_errors(400, 401, 415, 422),
                  tags=["monitoring"], openapi_extra={"requestBody": {
                      "required": True, "content": {"application/json": {
                          "schema": SALES.json_schema(ref_template=REF_TEMPLATE)}}}})
@@ -261,7 +292,7 @@ def admin_router(holder: ModelHolder, settings: Settings,
         """Report sale prices of earlier estimates: one object or a list, stored all or none
         (an unknown id, one given twice or already priced, a price that is not positive or a
         sale in the future is refused naming its row)."""
-        given = parse_sales(await read_body(request, settings.max_body_bytes))
+        given = parse_sales(await read_json(request, settings.max_body_bytes))
         if writer is not None:  # an estimate served a moment ago may still be queued
             await run_in_threadpool(writer.settle)
         found = [Sale(id=s.id, price=s.price, sold_at=_moment(s.sold_at)) for s in given]
