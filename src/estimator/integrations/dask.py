@@ -1,19 +1,14 @@
 """`estimator predict --engine dask`: batch estimates for inputs larger than one machine.
 
-The input (a CSV or Parquet file, a folder of them, or a glob such as
-`houses/*.parquet`) is read by dask.dataframe; each partition is priced on a
-worker by `batch.score_chunk`, the same step as the plain file loop, and
-written as one Parquet part. The estimates are a folder of parts
-(`part-00000.parquet`, ... in input order) that Dask, Spark, pandas or DuckDB
-read as one table; it is assembled under a temporary name and renamed once
-every partition is done, so a failed run leaves yesterday's output as it was.
-Refused rows go to one CSV (row, line, field, reason) with rows numbered
-across the whole input, as the plain path numbers them.
-
-Workers are sent the version folder's path, resolved once on the driver, so
-that every partition is priced by the same version even if an alias moves
-mid-run; input, output and the registry must be on storage every worker sees.
-"""
+The input (a CSV or Parquet file, a folder of them, or a glob) is read by
+dask.dataframe; each partition is priced on a worker by `batch.score_chunk`,
+the plain file loop's own step, and written as one Parquet part, in input
+order. The folder of parts is assembled under a temporary name and renamed
+once every partition is done, so a failed run leaves yesterday's output as it
+was. Refused rows go to one CSV numbered across the whole input, as the plain
+path numbers them. Workers get the version folder's path, resolved once, so an
+alias moving mid-run changes nothing; every worker must see input, output and
+registry."""
 
 from __future__ import annotations
 
