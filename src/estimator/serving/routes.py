@@ -29,12 +29,8 @@ from estimator.monitoring.store import PredictionLog, Sale
 from estimator.monitoring.writer import LogWriter
 from estimator.registry import Registry
 from estimator.serving.answers import refuse_repeated_keys
-from estimator.serving.handlers import (
-    InvalidJSONError,
-    RequestTooLargeError,
-    UnauthorizedError,
-    UnsupportedMediaTypeError,
-)
+from estimator.serving.bodies import read_json
+from estimator.serving.handlers import InvalidJSONError, UnauthorizedError
 from estimator.serving.holder import ModelHolder, Served
 from estimator.serving.metrics import CONTENT_TYPE, Metrics
 from estimator.serving.schemas import REF_TEMPLATE, ErrorPublic, ModelRef
@@ -74,45 +70,6 @@ class ReloadPublic(BaseModel):
     switched: bool
     model: ModelRef
     previous: ModelRef | None = None
-
-
-def check_json(content_type: str | None) -> None:
-    """Refuse a body declared as anything but JSON in UTF-8 (415); none declared is JSON.
-
-    A form or a text sent by mistake would otherwise be read as JSON when it happens to
-    parse, and a client that said another charset would be answered as if it said UTF-8.
-    """
-    if content_type is None:
-        return
-    media, *params = (part.strip().lower() for part in content_type.split(";"))
-    charsets = [p.partition("=")[2].strip('"') for p in params if p.startswith("charset=")]
-    json_like = media == "application/json" or (media.startswith("application/")
-                                                  and media.endswith("+json"))
-    if not json_like or any(c not in ("utf-8", "utf8") for c in charsets):
-        raise UnsupportedMediaTypeError(f"the body is declared as '{content_type}'; send JSON "
-                                        "in UTF-8 with 'Content-Type: application/json'")
-
-
-async def read_json(request: Request, limit: int) -> bytes:
-    """The body of a JSON route: refused with 415 unless declared as JSON, then read."""
-    check_json(request.headers.get("content-type"))
-    return await read_body(request, limit)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise RequestTooLargeError(f"the body holds {declared} bytes, more than the limit of "
-                                   f"{limit}; split the houses into smaller requests")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLargeError(f"the body is larger than the limit of {limit} bytes; "
-                                       "split the houses into smaller requests")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _answer(content: bytes, served: Served) -> Response:

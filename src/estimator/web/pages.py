@@ -27,8 +27,8 @@ from estimator.monitoring.accuracy import accuracy
 from estimator.monitoring.drift import drift_report
 from estimator.monitoring.writer import LogWriter
 from estimator.registry import Registry, VersionInfo
+from estimator.serving.bodies import read_body
 from estimator.serving.holder import ModelHolder, Served
-from estimator.serving.routes import read_body
 from estimator.serving.settings import Settings
 from estimator.web import views
 
