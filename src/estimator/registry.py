@@ -8,10 +8,9 @@ Layout under the root (`./models`, `--registry` or `ESTIMATOR_REGISTRY`):
       v1-20261120-093000/       a version folder: version.json, schema.json, ...
       v2-20261126-101500/
 
-A version is written into a hidden temporary folder and renamed into place,
-and the alias file is replaced with os.replace, so a crash can never leave
-a half-written version or alias file visible. Version folders are
-self-contained: `MODEL_FOLDER` may point at one directly.
+A version is written into a hidden temporary folder and renamed into place, and
+the alias file is replaced at once, so a crash never leaves half a version or an
+alias file visible. A version folder is self-contained (`MODEL_FOLDER` may name one).
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from estimator.atomic import write_json_atomic, written_beside
 from estimator.errors import AliasInUseError, ModelNotFoundError, RegistryError
 
 ALIAS_FILE = "aliases.json"
@@ -41,24 +41,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 def default_root() -> Path:
     return Path(os.environ.get("ESTIMATOR_REGISTRY", "models"))
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary sibling, fsync it, then rename it over `path`."""
-    os.replace(_written_beside(path, data), path)
-
-
-def _written_beside(path: Path, data: Any) -> Path:
-    """`data` as JSON (a str as it is) in a hidden temporary sibling of `path`, on disk."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        if isinstance(data, str):
-            fh.write(data)
-        else:
-            json.dump(data, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return tmp
 
 
 @dataclass(frozen=True)
@@ -240,7 +222,7 @@ class Registry:
             history = self.root / name / HISTORY_FILE
             kept = "".join(json.dumps(e) + "\n" for i, e in enumerate(logged)
                            if i not in unapplied)
-            os.replace(_written_beside(history, kept), history)
+            os.replace(written_beside(history, kept), history)
         aliases = self.aliases(name)
         previous = aliases.get(alias)
         if version is None:
@@ -253,7 +235,7 @@ class Registry:
         if details is not None:
             event["details"] = details
         path = self.root / name / ALIAS_FILE
-        tmp = _written_beside(path, aliases)
+        tmp = written_beside(path, aliases)
         try:
             with (self.root / name / HISTORY_FILE).open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(event) + "\n")
