@@ -12,7 +12,7 @@ registry with `estimator train`, `estimator serve` runs as a child process on 12
                     followed by the service on its own
   slow clients      200 idle open connections and 16 bodies sent a byte at a time while
                     others are served: their latency
-  hostile: ...      deep nesting, 50 MB, 1e400, 10**400, duplicate keys, wrong content
+  hostile: ...      deep nesting, 50 MB, 1e400, 10**400, wrong content
                     types, invalid UTF-8: each a 4xx, never a 5xx, the service still up
   kill -9 ...       `estimator train`, `estimator models promote` and a loop of alias
                     moves killed at random moments: the registry stays consistent

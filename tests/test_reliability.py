@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKS = ["soak", "switches", "slow clients", "hostile: duplicate keys",
+CHECKS = ["soak", "switches", "slow clients", "hostile: deep nesting, 100,000 lists",
           "hostile: 50 MB body, chunked", "hostile: Content-Type text/plain",
           "kill -9 promote", "kill -9 train", "bad weights: flipped", "bad weights: truncated",
           "bad weights: pickle"]

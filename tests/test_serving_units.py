@@ -110,7 +110,7 @@ def test_one_house_prices_like_a_batch(boston_answers: Answers) -> None:
     assert [bool(a["predictions"][0]["warnings"]) for a in alone] == [False, False, False, True]
 
 
-def test_colons_inside_strings_are_only_text(california_answers: Answers) -> None:
+def test_a_category_with_a_colon_is_only_text(california_answers: Answers) -> None:
     row = california_answers.predictor.schema.example_row() | {"ocean_proximity": "NEAR: BAY"}
     answer = california_answers.v2(json.dumps({"instances": [row]}).encode())
     body, n = answer.content, answer.count

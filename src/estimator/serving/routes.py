@@ -10,6 +10,7 @@ are added to the OpenAPI document from the served feature schema (see
 from __future__ import annotations
 
 import hmac
+import json
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Annotated, Any
@@ -28,7 +29,6 @@ from estimator.monitoring.drift import MAX_WINDOW, drift_report
 from estimator.monitoring.store import PredictionLog, Sale
 from estimator.monitoring.writer import LogWriter
 from estimator.registry import Registry
-from estimator.serving.answers import refuse_repeated_keys
 from estimator.serving.bodies import read_json
 from estimator.serving.handlers import InvalidJSONError, UnauthorizedError
 from estimator.serving.holder import ModelHolder, Served
@@ -217,8 +217,26 @@ def parse_sales(body: bytes) -> list[SaleIn]:
         row = loc[0] if loc and isinstance(loc[0], int) else None
         field = str(loc[1]) if len(loc) > 1 else None
         raise ValidationError(first["msg"], row=row, field=field) from None
-    refuse_repeated_keys(body, sum(len(sale.model_fields_set) for sale in sales))
+    _refuse_repeated_keys(body)  # a valid body of sales: safe to parse again
     return sales
+
+
+def _refuse_repeated_keys(body: bytes) -> None:
+    """A sale that gives a key twice is refused: parsers keep one of the two values silently,
+    and a sale price is kept for good. Sales are flat objects, met in row order."""
+    row = 0
+
+    def once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal row
+        keys = [key for key, _ in pairs]
+        repeated = next((key for i, key in enumerate(keys) if key in keys[:i]), None)
+        if repeated is not None:
+            raise ValidationError("is given twice; send each key once", row=row,
+                                  field=repeated)
+        row += 1
+        return dict(pairs)
+
+    json.loads(body, object_pairs_hook=once)
 
 
 class StoredPublic(BaseModel):
