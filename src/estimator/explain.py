@@ -90,7 +90,7 @@ class Explainer:
         pre = self.preprocessor
         x = pre.transform(raw)
         base, parts = self.model.contributions(x, self.reference)
-        per_feature = parts @ feature_map(self.schema, pre)
+        per_feature = parts @ self._gather
         predicted = base + parts.sum(axis=1)
         if not pre.log_target:
             return base, per_feature
@@ -102,6 +102,10 @@ class Explainer:
 
     def __post_init__(self) -> None:
         feats = self.schema.features
+        self._gather = feature_map(self.schema, self.preprocessor)
+        self._categories = [list(f.categories) if f.kind == "categorical" else None
+                            for f in feats]
+        self._whole = [f.kind in ("integer", "binary") for f in feats]
         self._categorical = np.array([f.kind == "categorical" for f in feats])
         self._centre = np.array([f.mean or 0.0 for f in feats])
         self._spread = np.array([f.std or 1.0 for f in feats])
@@ -131,21 +135,19 @@ class Explainer:
 
     def _comparable(self, i: int, gaps: FloatArray, distance: float,
                     house: FloatArray) -> dict[str, Any]:
-        row = self.rows[i]
-        features = self.schema.features
+        row, values = self.rows[i].tolist(), house.tolist()
+        names = self.schema.names
         order = [j for j in np.argsort(-gaps, kind="stable").tolist() if gaps[j] > 0]
         return {"price": float(self.prices[i]), "distance": distance,
-                "house": {f.name: self._shown(j, row[j]) for j, f in enumerate(features)},
-                "differences": [{"field": features[j].name, "value": self._shown(j, house[j]),
+                "house": {name: self._shown(j, row[j]) for j, name in enumerate(names)},
+                "differences": [{"field": names[j], "value": self._shown(j, values[j]),
                                  "comparable": self._shown(j, row[j])}
                                 for j in order[:DIFFERENCES]]}
 
     def _shown(self, j: int, value: float) -> float | int | str | None:
-        feature = self.schema.features[j]
-        if np.isnan(value):
+        if value != value:  # NaN: a gap
             return None
-        if feature.kind == "categorical":
-            names = list(feature.categories)
+        names = self._categories[j]
+        if names is not None:
             return names[int(value)] if 0 <= value < len(names) else "<unknown>"
-        whole = feature.kind in ("integer", "binary") and abs(value) < 2**53  # JSON's ints
-        return int(value) if whole else float(value)
+        return int(value) if self._whole[j] and abs(value) < 2**53 else value  # JSON's ints

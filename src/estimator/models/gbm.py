@@ -19,7 +19,10 @@ class GBMModel:
     family: ClassVar[str] = "gbm"
 
     def predict(self, X: FloatArray) -> FloatArray:
-        return np.asarray(self.booster.inplace_predict(X), dtype=np.float64)
+        # The inputs are the preprocessor's, in the booster's own order: there are no feature
+        # names to compare (and comparing them sets the booster's, each call).
+        return np.asarray(self.booster.inplace_predict(X, validate_features=False),
+                          dtype=np.float64)
 
     def contributions(self, X: FloatArray,
                       reference: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -33,9 +36,11 @@ class GBMModel:
 
         edge = float(np.finfo(np.float32).max)
         rows = xgb.DMatrix(np.clip(X, -edge, edge), nthread=1)
-        contribs = np.asarray(self.booster.predict(rows, pred_contribs=True),
+        contribs = np.asarray(self.booster.predict(rows, pred_contribs=True,
+                                                  validate_features=False),
                               dtype=np.float64)[:, :-1]
-        predicted = np.asarray(self.booster.predict(rows), dtype=np.float64)
+        predicted = np.asarray(self.booster.predict(rows, validate_features=False),
+                               dtype=np.float64)
         return predicted - contribs.sum(axis=1), contribs
 
     def save(self, folder: Path) -> None:

@@ -76,6 +76,7 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,6 +95,17 @@ class MetricsMiddleware:
             await self.app(scope, receive, record_status)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            labels = (route, scope["method"], str(status))
-            self.metrics.requests.labels(*labels).inc()
-            self.metrics.latency.labels(*labels).observe(perf_counter() - start)
+            count, time = self._series(route, scope["method"], status)
+            count.inc()
+            time.observe(perf_counter() - start)
+
+    def _series(self, route: str, method: str, status: int) -> tuple[Any, Any]:
+        """The counter and histogram of one (route, method, status), looked up once: the
+        client's `labels()` costs more than the rest of recording a request."""
+        key = (route, method, status)
+        found = self._children.get(key)
+        if found is None:
+            labels = (route, method, str(status))
+            found = self._children[key] = (self.metrics.requests.labels(*labels),
+                                            self.metrics.latency.labels(*labels))
+        return found

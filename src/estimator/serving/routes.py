@@ -84,9 +84,7 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
                    metrics: Metrics, writer: LogWriter | None) -> None:
     """Predictions, then health, readiness, the model's description and metrics."""
     limit = settings.max_body_bytes
-    rows = metrics.rows
-    for path in (V1_PATH, V2_PATH):
-        rows.labels(path)  # both series exist from the start
+    v1_rows, v2_rows = metrics.rows.labels(V1_PATH), metrics.rows.labels(V2_PATH)
 
     @app.post(V1_PATH, tags=["predict"], summary="Estimate prices (the article's API)",
               responses=_errors(400, 413, 415, 422, 503))
@@ -94,7 +92,7 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         """Send a JSON list of houses; get them back with one `Prediction price i` each."""
         served = holder.require()
         answer = served.answers.v1(await read_json(request, limit))
-        rows.labels(V1_PATH).inc(answer.count)
+        v1_rows.inc(answer.count)
         if writer is not None:
             writer.put(answer.logged)
         return _answer(answer.content, served)
@@ -109,7 +107,7 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         training range, unseen categories)."""
         served = holder.require()
         answer = served.answers.v2(await read_json(request, limit), level)
-        rows.labels(V2_PATH).inc(answer.count)
+        v2_rows.inc(answer.count)
         if writer is not None:
             writer.put(answer.logged)
         return _answer(answer.content, served)
