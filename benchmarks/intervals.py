@@ -97,9 +97,24 @@ def measure(raw_config: dict[str, Any], splits: int, level: float) -> dict[str, 
                                   pre.inverse_target(predicted), edges_in_price)
                 key = f"{'log' if log_target else 'price'} {method}"
                 out.setdefault(key + " coverage", []).append(report["coverage"])
-                out.setdefault(key + " worst band", []).append(
-                    min(b["coverage"] for b in report["bands"]))
                 out.setdefault(key + " width", []).append(report["mean_width"])
+                for b, band in enumerate(report["bands"]):  # houses inside, houses
+                    out.setdefault(f"{key} band {b}", []).extend(
+                        [band["coverage"] * band["rows"], band["rows"]])
+    return out
+
+
+def band_coverage(figures: dict[str, list[float]], key: str) -> list[float]:
+    """Each band's coverage over all splits' test houses together.
+
+    The mean over splits of each split's lowest band would be biased low: with about
+    34 Boston test houses a band, the lowest of three noisy shares sits below 90 %
+    even when every band's coverage is 90 %.
+    """
+    out = []
+    for b in range(3):
+        counts = figures[f"{key} band {b}"]
+        out.append(sum(counts[0::2]) / sum(counts[1::2]))
     return out
 
 
@@ -123,18 +138,20 @@ def main() -> None:
         "agency (made)": {"data": {"path": str(work / "agency.csv"), "target": "price"},
                           "model": {"family": "gbm"}},
     }
-    print(f"level {args.level}; means over {args.splits} splits; 'worst band' is the lowest "
-          "coverage of the 3 price bands (by prediction), width in price units\n")
-    print(f"{'data':<15}{'scale':<7}{'method':<12}{'coverage':>9}{'worst band':>11}"
+    print(f"level {args.level}; means over {args.splits} splits; 'bands' are the lowest and "
+          "highest coverage of the 3 price bands (by prediction), each over every split's "
+          "test houses; width in price units\n")
+    print(f"{'data':<15}{'scale':<7}{'method':<12}{'coverage':>9}{'bands':>14}"
           f"{'mean width':>12}")
     for name, raw in sets.items():
         figures = measure({"name": "bench", **raw}, args.splits, args.level)
         for scale in ("price", "log"):
             for method in METHODS:
                 key = f"{scale} {method}"
+                bands = band_coverage(figures, key)
                 print(f"{name:<15}{scale:<7}{method:<12}"
                       f"{np.mean(figures[key + ' coverage']):>9.3f}"
-                      f"{np.mean(figures[key + ' worst band']):>11.3f}"
+                      f"{min(bands):>8.3f}-{max(bands):.3f}"
                       f"{width(np.mean(figures[key + ' width'])):>12}")
 
 
