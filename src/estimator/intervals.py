@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -73,14 +74,31 @@ class Calibration:
     def halfwidth(self, x: FloatArray, predicted: FloatArray,
                   level: float | None = None) -> FloatArray:
         """How far each range reaches either side of its prediction, on the model's scale."""
-        level = self.level if level is None else level
-        if not 0 < level < 1:
+        if level is None or level == self.level:
+            quantiles = self._quantiles
+        elif 0 < level < 1:
+            quantiles = self.quantiles(level)
+        else:
             raise ValidationError(f"the level of a range must be between 0 and 1, got {level}",
                                   field="level", value=level)
-        quantiles = np.array([_conformal_quantile(s, level) for s in self.scores])
-        band = np.searchsorted(self.edges, predicted, side="right")
-        log_difficulty = np.clip(x @ np.asarray(self.coef) + self.intercept, *self.reach)
+        edges, coef = self._arrays
+        band = np.searchsorted(edges, predicted, side="right")
+        low, high = self.reach
+        log_difficulty = np.minimum(np.maximum(x @ coef + self.intercept, low), high)
         return np.asarray(quantiles[band] * np.exp(log_difficulty))
+
+    def quantiles(self, level: float) -> FloatArray:
+        """Each band's conformal quantile of the scores at `level`."""
+        return np.array([_conformal_quantile(s, level) for s in self.scores])
+
+    # Made once per loaded version: every one-house request would otherwise pay for them.
+    @cached_property
+    def _quantiles(self) -> FloatArray:
+        return self.quantiles(self.level)
+
+    @cached_property
+    def _arrays(self) -> tuple[FloatArray, FloatArray]:
+        return np.asarray(self.edges, dtype=np.float64), np.asarray(self.coef, dtype=np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

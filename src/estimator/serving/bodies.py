@@ -14,7 +14,7 @@ def check_json(content_type: str | None) -> None:
     A form or a text sent by mistake would otherwise be read as JSON when it happens to
     parse, and a client that said another charset would be answered as if it said UTF-8.
     """
-    if content_type is None:
+    if content_type is None or content_type == "application/json":
         return
     media, *params = (part.strip().lower() for part in content_type.split(";"))
     charsets = [p.partition("=")[2].strip('"') for p in params if p.startswith("charset=")]

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from estimator.errors import EstimatorError, ModelLoadError
@@ -46,7 +47,7 @@ class Served:
     def version(self) -> str:
         return self.predictor.version
 
-    @property
+    @cached_property
     def headers(self) -> dict[str, str]:
         return {"X-Model-Name": self.name, "X-Model-Version": self.version}
 
