@@ -85,13 +85,22 @@ class Explainer:
                        prices=npz["prices"], reference=npz["reference"],
                        importance=npz["importance"])
 
-    def contributions(self, raw: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """(base, per-feature contributions) in price units: base + sum = the price."""
+    def contributions(self, raw: FloatArray,
+                      predicted: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
+        """(base, per-feature contributions) in price units: base + sum = the price.
+
+        `predicted` is the model's output for `raw` when the caller has it already (the
+        service has just priced the house). The base is that output less the
+        contributions, so it takes up the model's own rounding (XGBoost sums in float32)
+        and the sum is the price to the last digit.
+        """
         pre = self.preprocessor
         x = pre.transform(raw)
-        base, parts = self.model.contributions(x, self.reference)
+        _, parts = self.model.contributions(x, self.reference)
+        if predicted is None:
+            predicted = self.model.predict(x)
+        base = predicted - parts.sum(axis=1)
         per_feature = parts @ self._gather
-        predicted = base + parts.sum(axis=1)
         if not pre.log_target:
             return base, per_feature
         price, base_price = pre.inverse_target(predicted), pre.inverse_target(base)

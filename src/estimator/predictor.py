@@ -48,6 +48,7 @@ class Estimates:
     price: FloatArray
     lower: FloatArray | None = None
     upper: FloatArray | None = None
+    predicted: FloatArray | None = None  # the model's output (log price for a log target)
 
 
 @dataclass
@@ -139,15 +140,18 @@ class Predictor:
         predicted = self.model.predict(x)
         price = self.preprocessor.inverse_target(predicted)
         if self.calibration is None or not ranges:
-            return Estimates(price=price)
+            return Estimates(price=price, predicted=predicted)
         reach = self.calibration.halfwidth(x, predicted, level)
         return Estimates(price=price,
                          lower=self.preprocessor.inverse_target(predicted - reach),
-                         upper=self.preprocessor.inverse_target(predicted + reach))
+                         upper=self.preprocessor.inverse_target(predicted + reach),
+                         predicted=predicted)
 
-    def explain(self, raw: FloatArray) -> list[dict[str, Any]]:
+    def explain(self, raw: FloatArray, predicted: FloatArray | None = None,
+                ) -> list[dict[str, Any]]:
         """Per house: the base value, each feature's contribution (price units, summing
-        with the base to the price) and the most similar training houses.
+        with the base to the price) and the most similar training houses. `predicted`:
+        `Estimates.predicted` of the same houses, when they were just priced.
 
         Raises ModelLoadError for a version saved without its training houses, and
         ValidationError for a house too extreme to explain.
@@ -156,7 +160,7 @@ class Predictor:
             raise ModelLoadError(f"{self.name}@{self.version} was saved without its training "
                                  "houses; retrain it to explain its estimates.")
         with np.errstate(over="ignore", invalid="ignore"):
-            base, parts = self.explainer.contributions(raw)
+            base, parts = self.explainer.contributions(raw, predicted)
         finite = np.isfinite(parts).all(axis=1) & np.isfinite(base)
         if not finite.all():
             raise self.rules.too_far(raw, int(np.flatnonzero(~finite)[0]), "explain")

@@ -33,7 +33,8 @@ class Model(Protocol):
 
     def contributions(self, X: FloatArray,
                       reference: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """(base, per-input contributions) on the target's scale, base + sum = `predict(X)`.
+        """(base, per-input contributions) on the target's scale, base + sum = `predict(X)`
+        up to the model's own rounding (the explainer takes its base from the prediction).
 
         Methods that explain a difference from a reference input use `reference`
         (the training mean); trees explain against their own expected value.

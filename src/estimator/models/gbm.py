@@ -26,11 +26,9 @@ class GBMModel:
 
     def contributions(self, X: FloatArray,
                       reference: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """XGBoost's own SHAP values (`pred_contribs`), against the trees' expected value.
-
-        XGBoost computes in float32: the base absorbs the rounding, so that base
-        plus contributions is the prediction exactly. Inputs beyond float32's range
-        are held at its edge, where every split sends them the same way.
+        """XGBoost's own SHAP values (`pred_contribs`), against the trees' expected value
+        (the last column, the base), in float32 as XGBoost computes them. Inputs beyond
+        float32's range are held at its edge, where every split sends them the same way.
         """
         import xgboost as xgb
 
@@ -38,10 +36,8 @@ class GBMModel:
         rows = xgb.DMatrix(np.clip(X, -edge, edge), nthread=1)
         contribs = np.asarray(self.booster.predict(rows, pred_contribs=True,
                                                   validate_features=False),
-                              dtype=np.float64)[:, :-1]
-        predicted = np.asarray(self.booster.predict(rows, validate_features=False),
-                               dtype=np.float64)
-        return predicted - contribs.sum(axis=1), contribs
+                              dtype=np.float64)
+        return contribs[:, -1], contribs[:, :-1]
 
     def save(self, folder: Path) -> None:
         self.booster.save_model(str(folder / "xgboost.json"))

@@ -101,7 +101,8 @@ class Answers:
                 raise ValidationError("this version was saved without its training houses, "
                                       "so it cannot explain its estimates; retrain it",
                                       field="explain")
-            for p, why in zip(predictions, self.predictor.explain(houses.matrix), strict=True):
+            reasons = self.predictor.explain(houses.matrix, estimates.predicted)
+            for p, why in zip(predictions, reasons, strict=True):
                 p.update(why)
         answer = {"model": self._model, "level": level if level is not None else
                   calibration.level if calibration is not None else None,
