@@ -125,19 +125,22 @@ def _rdb_storage(url: str, heartbeat: int, retries: int) -> Any:
     db = _sqlite_path(url) if url.startswith("sqlite") else None
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(sqlite3.connect(db, timeout=60)) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")  # kept by the file from now on
         engine_kwargs["connect_args"] = {"timeout": 60}
     for attempt in range(3):
         try:
             with _file_lock(db), quiet_experimental():
+                if db is not None:
+                    with contextlib.closing(sqlite3.connect(db, timeout=60)) as conn:
+                        conn.execute("PRAGMA journal_mode=WAL")  # kept by the file from now on
                 retry = RetryHeartbeatStaleTrialCallback(max_retry=retries)
                 return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
                                   heartbeat_stale_trial_callback=retry)
-        except DBAPIError as err:
-            # Workers creating the tables of a new database at once: one wins, the others
-            # find the tables on their next try.
-            race = isinstance(err, IntegrityError) or "already exists" in str(err)
+        except (DBAPIError, sqlite3.OperationalError) as err:
+            # Workers opening a new database at once: one creates the tables, the others
+            # find them on their next try. SQLite answers "locked" at once, without
+            # waiting, where waiting could deadlock (a reader that would become a writer).
+            race = (isinstance(err, IntegrityError) or "already exists" in str(err)
+                    or "database is locked" in str(err))
             if attempt == 2 or not race:
                 raise
             time.sleep(0.5 + random.random())
