@@ -96,7 +96,7 @@ class Explainer:
         """
         pre = self.preprocessor
         x = pre.transform(raw)
-        _, parts = self.model.contributions(x, self.reference)
+        parts = self.model.contributions(x, self.reference)
         if predicted is None:
             predicted = self.model.predict(x)
         base = predicted - parts.sum(axis=1)

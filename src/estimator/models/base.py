@@ -31,10 +31,10 @@ class Model(Protocol):
         """Targets (in the preprocessor's target space) for preprocessed rows."""
         ...
 
-    def contributions(self, X: FloatArray,
-                      reference: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """(base, per-input contributions) on the target's scale, base + sum = `predict(X)`
-        up to the model's own rounding (the explainer takes its base from the prediction).
+    def contributions(self, X: FloatArray, reference: FloatArray) -> FloatArray:
+        """Per-input contributions on the target's scale: `predict(X)` less their sum is
+        the same base for every row, up to the model's own rounding (the explainer takes
+        the base from the prediction itself).
 
         Methods that explain a difference from a reference input use `reference`
         (the training mean); trees explain against their own expected value.

@@ -41,16 +41,12 @@ class EnsembleModel:
         stacked = np.column_stack([m.predict(X) for m in self.members])
         return np.asarray(stacked @ self.weights + self.intercept, dtype=np.float64)
 
-    def contributions(self, X: FloatArray,
-                      reference: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """The members' contributions and bases, weighted as their predictions are."""
-        base = np.full(len(X), self.intercept)
+    def contributions(self, X: FloatArray, reference: FloatArray) -> FloatArray:
+        """The members' contributions, weighted as their predictions are."""
         parts = np.zeros_like(X)
         for member, weight in zip(self.members, self.weights, strict=True):
-            member_base, member_parts = member.contributions(X, reference)
-            base = base + weight * member_base
-            parts += weight * member_parts
-        return base, parts
+            parts += weight * member.contributions(X, reference)
+        return parts
 
     def save(self, folder: Path) -> None:
         entries = []

@@ -24,10 +24,9 @@ class GBMModel:
         return np.asarray(self.booster.inplace_predict(X, validate_features=False),
                           dtype=np.float64)
 
-    def contributions(self, X: FloatArray,
-                      reference: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def contributions(self, X: FloatArray, reference: FloatArray) -> FloatArray:
         """XGBoost's own SHAP values (`pred_contribs`), against the trees' expected value
-        (the last column, the base), in float32 as XGBoost computes them. Inputs beyond
+        (the last column, left out), in float32 as XGBoost computes them. Inputs beyond
         float32's range are held at its edge, where every split sends them the same way.
         """
         import xgboost as xgb
@@ -37,7 +36,7 @@ class GBMModel:
         contribs = np.asarray(self.booster.predict(rows, pred_contribs=True,
                                                   validate_features=False),
                               dtype=np.float64)
-        return contribs[:, -1], contribs[:, :-1]
+        return contribs[:, :-1]
 
     def save(self, folder: Path) -> None:
         self.booster.save_model(str(folder / "xgboost.json"))

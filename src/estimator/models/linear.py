@@ -22,11 +22,9 @@ class LinearModel:
     def predict(self, X: FloatArray) -> FloatArray:
         return X @ self.coef + self.intercept
 
-    def contributions(self, X: FloatArray,
-                      reference: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def contributions(self, X: FloatArray, reference: FloatArray) -> FloatArray:
         """Exact: each input's coefficient times its distance from the reference."""
-        base = np.full(len(X), float(reference @ self.coef + self.intercept))
-        return base, (X - reference) * self.coef
+        return (X - reference) * self.coef
 
     def save(self, folder: Path) -> None:
         np.savez(folder / "linear.npz", coef=self.coef, intercept=np.array([self.intercept]))

@@ -58,8 +58,7 @@ class MLPModel:
         out: FloatArray = (h @ self.weights[-1] + self.biases[-1])[:, 0]
         return out * self.y_scale + self.y_mean
 
-    def contributions(self, X: FloatArray,
-                      reference: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def contributions(self, X: FloatArray, reference: FloatArray) -> FloatArray:
         """DeepLIFT's rescale rule against `reference`: exact summation to the difference.
 
         Each unit's multiplier is its output's change over its input's change
@@ -83,8 +82,7 @@ class MLPModel:
                                                                     self.weights[-1].shape[0]))
         for w, slope in zip(reversed(self.weights[:-1]), reversed(slopes), strict=True):
             g = (g * slope) @ w.T
-        base = np.full(len(X), float(self.predict(reference[None, :])[0]))
-        return base, (X - reference) * g
+        return (X - reference) * g
 
     @property
     def layers(self) -> list[int]:
