@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -269,14 +270,14 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def per_call(answers: Any, body: bytes, calls: int) -> list[float]:
-    """Seconds of each of `calls` one-house v2 answers in this process, after 50 to warm up."""
+def per_call(work: Callable[[], object], calls: int) -> list[float]:
+    """Seconds of each of `calls` calls of `work` in this process, after 50 to warm up."""
     for _ in range(50):
-        answers.v2(body)
+        work()
     times = []
     for _ in range(calls):
         start = time.perf_counter()
-        answers.v2(body)
+        work()
         times.append(time.perf_counter() - start)
     return times
 
@@ -315,7 +316,7 @@ def explain_in_process(registry: Path, calls: int = 1000) -> None:
         predictor = Predictor.load(Registry(registry).resolve(name).path)
         answers = Answers(predictor, max_batch=10)
         body = json.dumps({"instances": houses(predictor.schema, 1), "explain": True}).encode()
-        times = [t * 1e3 for t in per_call(answers, body, calls)]
+        times = [t * 1e3 for t in per_call(partial(answers.v2, body), calls)]
         p50, p99 = np.percentile(times, 50), np.percentile(times, 99)
         worst = max(worst, p99)
         print(f"{name:<14}{p50:>7.2f}{p99:>7.2f}")
@@ -327,12 +328,7 @@ def xgboost_floor(gbm: Predictor, rows: list[dict[str, Any]], calls: int = 2000)
     """Seconds XGBoost itself takes to price one house in this process (median): the
     `inplace_predict` call every XGBoost server makes, whatever it does around it."""
     x = gbm.preprocessor.transform(gbm.rules.rows(rows).matrix)
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        gbm.model.predict(x)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[calls // 10:])
+    return statistics.median(per_call(partial(gbm.model.predict, x), calls))
 
 
 def one_house(wrk: str, yardstick: str, urls: dict[str, str], bodies: dict[str, bytes],
