@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from estimator.errors import EstimatorError
 from estimator.monitoring.database import upgrade
+from estimator.monitoring.routes import feedback_router, monitoring_router
 from estimator.monitoring.writer import LogWriter
 from estimator.serving import handlers
 from estimator.serving.holder import ModelHolder
@@ -107,8 +108,11 @@ def create_app(settings: Settings | None = None, holder: ModelHolder | None = No
     app.state.writer = writer
     add_api_routes(app, holder, settings, metrics, writer)
     add_page_routes(app, holder, settings, writer)
+    app.include_router(monitoring_router(holder, settings, metrics, writer))
     if settings.admin_token is not None:
-        app.include_router(admin_router(holder, settings, writer))
+        admin = admin_router(holder, settings)
+        admin.include_router(feedback_router(settings, writer))
+        app.include_router(admin)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     holder.listeners.append(lambda previous, current: setattr(app, "openapi_schema", None))
     app.openapi = lambda: openapi_document(app, holder)  # type: ignore[method-assign]

@@ -10,38 +10,25 @@ are added to the OpenAPI document from the served feature schema (see
 from __future__ import annotations
 
 import hmac
-import json
-from datetime import UTC, date, datetime
-from functools import partial
 from typing import Annotated, Any
 
-import orjson
-import pydantic
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
 
-from estimator.errors import ValidationError
-from estimator.monitoring.accuracy import accuracy
-from estimator.monitoring.drift import MAX_WINDOW, drift_report
-from estimator.monitoring.store import PredictionLog, Sale
 from estimator.monitoring.writer import LogWriter
 from estimator.registry import Registry
 from estimator.serving.bodies import read_json
-from estimator.serving.handlers import InvalidJSONError, UnauthorizedError
+from estimator.serving.handlers import UnauthorizedError
 from estimator.serving.holder import ModelHolder, Served
 from estimator.serving.metrics import CONTENT_TYPE, Metrics
-from estimator.serving.schemas import REF_TEMPLATE, ErrorPublic, ModelRef
+from estimator.serving.schemas import ModelRef, error_responses
 from estimator.serving.settings import Settings
 
 V1_PATH = "/v1/services/predict"
 V2_PATH = "/v2/predict"
-
-
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorPublic} for status in statuses}
 
 
 class HealthPublic(BaseModel):
@@ -82,12 +69,12 @@ def _ref(served: Served | None) -> dict[str, str] | None:
 
 def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
                    metrics: Metrics, writer: LogWriter | None) -> None:
-    """Predictions, then health, readiness, the model's description and metrics."""
+    """Predictions, then health, readiness, the model's description and Prometheus'."""
     limit = settings.max_body_bytes
     v1_rows, v2_rows = metrics.rows.labels(V1_PATH), metrics.rows.labels(V2_PATH)
 
     @app.post(V1_PATH, tags=["predict"], summary="Estimate prices (the article's API)",
-              responses=_errors(400, 413, 415, 422, 503))
+              responses=error_responses(400, 413, 415, 422, 503))
     async def predict_v1(request: Request) -> Response:
         """Send a JSON list of houses; get them back with one `Prediction price i` each."""
         served = holder.require()
@@ -98,7 +85,7 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         return _answer(answer.content, served)
 
     @app.post(V2_PATH, tags=["predict"], summary="Estimate prices, with ids and warnings",
-              responses=_errors(400, 413, 415, 422, 503))
+              responses=error_responses(400, 413, 415, 422, 503))
     async def predict_v2(request: Request, level: Annotated[float | None, Query(
             gt=0, lt=1, description="The level of the price ranges (0.8 for 80 %).")] = None,
                          ) -> Response:
@@ -119,12 +106,13 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
         return {"status": "ok", "model": _ref(served),
                 "message": None if served is not None else holder.problem}
 
-    @app.get("/ready", response_model=HealthPublic, responses=_errors(503), tags=["service"])
+    @app.get("/ready", response_model=HealthPublic, responses=error_responses(503),
+             tags=["service"])
     async def ready() -> dict[str, Any]:
         """Readiness: 200 once a model version is loaded, 503 until then."""
         return {"status": "ready", "model": _ref(holder.require())}
 
-    @app.get("/v1/models", response_model=ModelPublic, responses=_errors(503),
+    @app.get("/v1/models", response_model=ModelPublic, responses=error_responses(503),
              tags=["models"])
     async def describe_model() -> dict[str, Any]:
         """The served version: its metrics, its feature schema and its alias history."""
@@ -141,42 +129,10 @@ def add_api_routes(app: FastAPI, holder: ModelHolder, settings: Settings,
             "history": registry.history(served.name) if registry is not None else [],
         }
 
-    @app.get("/v1/monitoring/accuracy", responses=_errors(503), tags=["monitoring"])
-    async def realized_accuracy() -> dict[str, Any]:
-        """The served model's realized accuracy: median error, shares within 5/10/20 % and
-        range coverage of the estimates that got a sale price, by version and by month, beside
-        the test split's figures at training."""
-        served = holder.require()
-        registry = holder.source.registry if holder.source is not None else None
-        return await run_in_threadpool(accuracy, settings.database_url, served.name,
-                                       registry.root if registry is not None else None)
-
-    @app.get("/v1/monitoring/drift", responses=_errors(409, 503), tags=["monitoring"])
-    async def feature_drift(window: Annotated[int | None, Query(
-            ge=1, le=MAX_WINDOW, description="Only the latest N estimates.")] = 5000,
-                            ) -> dict[str, Any]:
-        """Drift of the served version's latest logged houses from its training data: per
-        feature a PSI with a bootstrap interval and a verdict, ranked by importance, and the
-        drift of the predictions. The figures also become Prometheus gauges."""
-        served = holder.require()
-        if writer is not None:
-            await run_in_threadpool(writer.settle)
-        report = await run_in_threadpool(partial(drift_report, settings.database_url,
-                                                 served.predictor, window=window))
-        metrics.drifted(report)
-        return report
-
     @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
     async def prometheus() -> Response:
         """Prometheus metrics: requests and latency per route and status, rows, version."""
         return Response(metrics.render(), media_type=CONTENT_TYPE)
-
-
-def _moment(when: datetime | date | None) -> datetime | None:
-    """A sale's moment: a date is taken at midnight UTC."""
-    if when is None or isinstance(when, datetime):
-        return when
-    return datetime(when.year, when.month, when.day, tzinfo=UTC)
 
 
 def _registry_aliases(registry: Registry | None, name: str) -> dict[str, str]:
@@ -186,64 +142,9 @@ def _registry_aliases(registry: Registry | None, name: str) -> dict[str, str]:
 bearer = HTTPBearer(auto_error=False, description="The value of ESTIMATOR_ADMIN_TOKEN.")
 
 
-class SaleIn(BaseModel):
-    """What a house sold for, reported for an estimate served earlier."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(description="The estimate's id, as /v2/predict answered it.")
-    price: float = Field(description="The sale price, in the unit of the estimates.")
-    sold_at: AwareDatetime | date | None = Field(None, description="When it sold (a date, or "
-                                                 "a time with its zone); default: now.")
-
-
-SALES: TypeAdapter[Any] = TypeAdapter(SaleIn | list[SaleIn])
-SALE_LIST: TypeAdapter[list[SaleIn]] = TypeAdapter(list[SaleIn])
-
-
-def parse_sales(body: bytes) -> list[SaleIn]:
-    """One sale or a list of them; a fault names its row (0 for a single object) and field."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise InvalidJSONError(f"the body is not valid JSON ({err})") from None
-    try:
-        sales = SALE_LIST.validate_python(parsed if isinstance(parsed, list) else [parsed])
-    except pydantic.ValidationError as err:
-        first = err.errors(include_url=False)[0]
-        loc = list(first["loc"])
-        row = loc[0] if loc and isinstance(loc[0], int) else None
-        field = str(loc[1]) if len(loc) > 1 else None
-        raise ValidationError(first["msg"], row=row, field=field) from None
-    _refuse_repeated_keys(body)  # a valid body of sales: safe to parse again
-    return sales
-
-
-def _refuse_repeated_keys(body: bytes) -> None:
-    """A sale that gives a key twice is refused: parsers keep one of the two values silently,
-    and a sale price is kept for good. Sales are flat objects, met in row order."""
-    row = 0
-
-    def once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        nonlocal row
-        keys = [key for key, _ in pairs]
-        repeated = next((key for i, key in enumerate(keys) if key in keys[:i]), None)
-        if repeated is not None:
-            raise ValidationError("is given twice; send each key once", row=row,
-                                  field=repeated)
-        row += 1
-        return dict(pairs)
-
-    json.loads(body, object_pairs_hook=once)
-
-
-class StoredPublic(BaseModel):
-    stored: int = Field(description="Sale prices stored (all of those sent, or none).")
-
-
-def admin_router(holder: ModelHolder, settings: Settings,
-                 writer: LogWriter | None) -> APIRouter:
-    """Routes that change the service; only mounted when ESTIMATOR_ADMIN_TOKEN is set."""
+def admin_router(holder: ModelHolder, settings: Settings) -> APIRouter:
+    """Routes that change the service (reporting sales joins them, see `app`); only mounted
+    when ESTIMATOR_ADMIN_TOKEN is set."""
     assert settings.admin_token is not None
     expected = settings.admin_token.get_secret_value().encode()
 
@@ -255,24 +156,9 @@ def admin_router(holder: ModelHolder, settings: Settings,
                                     "<ESTIMATOR_ADMIN_TOKEN>'.")
 
     router = APIRouter(prefix="/v1", dependencies=[Depends(authorised)])
-    log = writer.log if writer is not None else PredictionLog(settings.database_url)
-
-    @router.post("/feedback", response_model=StoredPublic, responses=_errors(400, 401, 415, 422),
-                 tags=["monitoring"], openapi_extra={"requestBody": {
-                     "required": True, "content": {"application/json": {
-                         "schema": SALES.json_schema(ref_template=REF_TEMPLATE)}}}})
-    async def feedback(request: Request) -> dict[str, int]:
-        """Report sale prices of earlier estimates: one object or a list, stored all or none
-        (an unknown id, one given twice or already priced, a price that is not positive or a
-        sale in the future is refused naming its row)."""
-        given = parse_sales(await read_json(request, settings.max_body_bytes))
-        if writer is not None:  # an estimate served a moment ago may still be queued
-            await run_in_threadpool(writer.settle)
-        found = [Sale(id=s.id, price=s.price, sold_at=_moment(s.sold_at)) for s in given]
-        return {"stored": await run_in_threadpool(log.add_sales, found)}
 
     @router.post("/admin/reload", tags=["admin"], response_model=ReloadPublic,
-                 responses=_errors(401, 404, 409))
+                 responses=error_responses(401, 404, 409))
     async def reload() -> dict[str, Any]:
         """Look at the served alias now and switch if it moved (409 if that version is bad)."""
         previous = holder.current

@@ -29,6 +29,11 @@ class ErrorPublic(BaseModel):
     message: str = Field(description="What is wrong, in a sentence.")
 
 
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for routes that may refuse with these statuses."""
+    return {status: {"model": ErrorPublic} for status in statuses}
+
+
 class ModelRef(BaseModel):
     name: str
     version: str
