@@ -15,7 +15,11 @@ and the mean width of the ranges in price units. Means over the splits.
 
 Data sets: Boston, California (tests/data), and an agency-like CSV made here
 (3,000 sales with gaps, categories and a noise that differs by district),
-since no such public file can be fetched on this machine.
+since no such public file can be fetched on this machine. The made file is
+drawn afresh for each split (its seed is the split's): with one draw, the
+first five test splits happened to hold calmer houses than the rest, so that
+even the true noise's own quantile covered 91.3 % of them (90.0 % over 40
+splits); the methods were credited or blamed for the draw.
 
     python benchmarks/intervals.py [--splits 5] [--level 0.9]
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +71,12 @@ def agency_csv(path: Path, rows: int = 3000, seed: int = 7) -> None:
                   "price": np.exp(log_price).round(-2)}).to_csv(path, index=False)
 
 
-def measure(raw_config: dict[str, Any], splits: int, level: float) -> dict[str, list[float]]:
+def measure(data_set: Callable[[int], dict[str, Any]], splits: int,
+            level: float) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for log_target in (False, True):
         for seed in range(splits):
+            raw_config = {"name": "bench", **data_set(seed)}
             cfg = config.validate({**raw_config, "split": {"test": 0.2, "validation": 0.1,
                                                            "seed": seed},
                                    "preprocessing": {**raw_config.get("preprocessing", {}),
@@ -128,15 +135,21 @@ def main() -> None:
     parser.add_argument("--level", type=float, default=0.9)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="estimator-intervals-"))
-    agency_csv(work / "agency.csv")
-    sets = {
-        "boston": {"data": {"source": "boston"}, "model": {"family": "gbm"}},
-        "california": {"data": {"path": str(ROOT / "tests" / "data" / "california_housing.csv"),
-                                "target": "median_house_value"},
-                       "preprocessing": {"coordinates": True, "ratios": True},
-                       "model": {"family": "gbm"}},
-        "agency (made)": {"data": {"path": str(work / "agency.csv"), "target": "price"},
-                          "model": {"family": "gbm"}},
+
+    def agency(seed: int) -> dict[str, Any]:
+        path = work / f"agency-{seed}.csv"
+        if not path.exists():
+            agency_csv(path, seed=seed)
+        return {"data": {"path": str(path), "target": "price"}, "model": {"family": "gbm"}}
+
+    california = {"data": {"path": str(ROOT / "tests" / "data" / "california_housing.csv"),
+                           "target": "median_house_value"},
+                  "preprocessing": {"coordinates": True, "ratios": True},
+                  "model": {"family": "gbm"}}
+    sets: dict[str, Callable[[int], dict[str, Any]]] = {
+        "boston": lambda seed: {"data": {"source": "boston"}, "model": {"family": "gbm"}},
+        "california": lambda seed: california,
+        "agency (made)": agency,
     }
     print(f"level {args.level}; means over {args.splits} splits; 'bands' are the lowest and "
           "highest coverage of the 3 price bands (by prediction), each over every split's "
@@ -144,7 +157,7 @@ def main() -> None:
     print(f"{'data':<15}{'scale':<7}{'method':<12}{'coverage':>9}{'bands':>14}"
           f"{'mean width':>12}")
     for name, raw in sets.items():
-        figures = measure({"name": "bench", **raw}, args.splits, args.level)
+        figures = measure(raw, args.splits, args.level)
         for scale in ("price", "log"):
             for method in METHODS:
                 key = f"{scale} {method}"
@@ -152,7 +165,7 @@ def main() -> None:
                 print(f"{name:<15}{scale:<7}{method:<12}"
                       f"{np.mean(figures[key + ' coverage']):>9.3f}"
                       f"{min(bands):>8.3f}-{max(bands):.3f}"
-                      f"{width(np.mean(figures[key + ' width'])):>12}")
+                      f"{width(float(np.mean(figures[key + ' width']))):>12}")
 
 
 if __name__ == "__main__":
