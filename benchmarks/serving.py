@@ -26,6 +26,7 @@ yardstick's; the gbm at least 10x MLflow's at every concurrency.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -284,25 +285,67 @@ def per_call(work: Callable[[], object], calls: int) -> list[float]:
 
 def ranges_in_process(registry: Path, calls: int = 5000) -> None:
     """What a range costs a one-house v2 request, in this process where HTTP adds no noise:
-    the MLP with ranges against the same network trained without them, called in turn so
-    that the machine's load hits both alike (the median of the paired differences)."""
-    from estimator.serving.answers import Answers
-
-    pairs = []
+    the whole app (routing, middleware, validation, pricing, answer) called through ASGI,
+    for the MLP with ranges and the same network trained without them, in turn, so that
+    the machine's load hits both alike (medians, and the median of the paired differences)."""
+    apps = []
     for name in ("boston-price", "boston-price-plain"):
         predictor = Predictor.load(Registry(registry).resolve(name).path)
-        pairs.append((Answers(predictor, max_batch=10),
-                      json.dumps({"instances": houses(predictor.schema, 1)}).encode()))
+        body = json.dumps({"instances": houses(predictor.schema, 1)}).encode()
+        apps.append(asgi_post(predictor, Registry(registry).resolve(name).path, body))
     times: list[list[float]] = [[], []]
     for _ in range(calls):
-        for (answers, body), out in zip(pairs, times, strict=True):
-            start = time.perf_counter()
-            answers.v2(body)
-            out.append(time.perf_counter() - start)
+        for post, out in zip(apps, times, strict=True):
+            out.append(post())
     with_ranges, without = (statistics.median(t[calls // 10:]) for t in times)
     cost = statistics.median(a - b for a, b in zip(*times, strict=True))
-    print(f"\none-house v2, in process: {with_ranges * 1e6:.1f} us with ranges, "
-          f"{without * 1e6:.1f} us without: a range costs {cost * 1e6:.1f} us")
+    print(f"\none-house v2 through the app, in process: {with_ranges * 1e6:.1f} us with "
+          f"ranges, {without * 1e6:.1f} us without: a range costs {cost * 1e6:.1f} us, "
+          f"{cost / with_ranges:.0%} of the request")
+    print(f"target: v2 with ranges at most 10 % below without (in process): "
+          f"{'met' if cost / with_ranges <= 0.1 else 'MISSED'}")
+
+
+def asgi_post(predictor: Predictor, path: Path, body: bytes) -> Callable[[], float]:
+    """A function that POSTs `body` to /v2/predict of the app serving `predictor`, straight
+    through ASGI on one event loop, and answers the seconds it took."""
+    from starlette.types import Message
+
+    from estimator.serving.app import create_app
+    from estimator.serving.holder import ModelHolder
+    from estimator.serving.settings import Settings
+
+    settings = Settings(log_predictions=False, reload_interval=0, log_level="warning")
+    app = create_app(settings, ModelHolder(settings, preloaded=(predictor, path)))
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/v2/predict",
+             "raw_path": b"/v2/predict", "root_path": "", "query_string": b"",
+             "headers": [(b"content-type", b"application/json"),
+                         (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+    status: list[int] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    async def timed() -> float:
+        start = time.perf_counter()
+        await app(scope, receive, send)
+        return time.perf_counter() - start
+
+    loop = asyncio.new_event_loop()
+
+    def post() -> float:
+        seconds = loop.run_until_complete(timed())
+        if status.pop() != 200:
+            raise RuntimeError(f"/v2/predict of {predictor.name} did not answer 200")
+        return seconds
+
+    return post
 
 
 def explain_in_process(registry: Path, calls: int = 1000) -> None:
@@ -356,8 +399,8 @@ def one_house(wrk: str, yardstick: str, urls: dict[str, str], bodies: dict[str, 
     print(f"\ntarget: v1 MLP one house >= 0.9x the yardstick: worst {worst_mlp:.2f}x "
           f"{'met' if worst_mlp >= 0.9 else 'MISSED'}")
     cost = min(ratios["mlp v2", c] / ratios["mlp v2 no ranges", c] for c in CONCURRENCY)
-    print(f"target: v2 with ranges at most 10 % below without: worst {cost:.2f}x "
-          f"{'met' if cost >= 0.9 else 'MISSED'}")
+    print(f"v2 with ranges against without, over HTTP: worst {cost:.2f}x (a ratio of two "
+          "noisy ratios; the target is judged in process, below)")
     logging = min(ratios["mlp v1 logged", c] / ratios["mlp v1", c] for c in CONCURRENCY)
     print(f"logging every estimate to SQLite: worst {logging:.2f}x the throughput without")
     if "mlflow" in urls:
@@ -375,14 +418,14 @@ def one_house(wrk: str, yardstick: str, urls: dict[str, str], bodies: dict[str, 
 def many_houses(yardstick: str, urls: dict[str, str], schema: Schema,
                 body: Callable[[str, list[dict[str, Any]]], bytes]) -> None:
     print("\nmany houses in one request: p50 ms")
-    print(f"{'route':<10}{'1,000':>9}{'10,000':>9}")
+    print(f"{'route':<18}{'1,000':>9}{'10,000':>9}")
     for route, url in {"yardstick": yardstick, **urls}.items():
         cells = []
         for n, repeat in ((1000, 15), (10_000, 5)):
             rows = houses(schema, n, seed=n)
             sent = body("mlp v1" if route == "yardstick" else route, rows)
             cells.append(f"{p50_ms(url, sent, repeat):>9.1f}")
-        print(f"{route:<10}{''.join(cells)}")
+        print(f"{route:<18}{''.join(cells)}")
 
 
 if __name__ == "__main__":
