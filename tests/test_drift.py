@@ -1,4 +1,5 @@
-"""Drift that means something: no false alarms at any window size, a real shift flagged."""
+"""Drift that means something: no false alarms at any window size, a real shift flagged;
+no verdict on a window too small to show either."""
 
 from __future__ import annotations
 
@@ -51,6 +52,27 @@ def test_a_window_of_the_training_distribution_raises_no_alarm_at_any_size(
     assert alarms <= 0.05 * windows, f"{alarms} false alarms in {windows} windows of {rows}"
 
 
+@pytest.mark.parametrize("rows", [1, 20, 100])
+def test_a_window_too_small_to_judge_gets_figures_but_no_verdict(
+        california: tuple[Predictor, np.ndarray, np.ndarray, np.ndarray], rows: int) -> None:
+    """Without the minimum, every one of these windows of training houses raised alarms
+    (a few rows cannot fill ten bins); inland houses only are no more judged."""
+    predictor, raw, validation, _ = california
+    assert predictor.reference is not None
+    ocean = predictor.schema.names.index("ocean_proximity")
+    inland = np.flatnonzero(raw[:, ocean] == list(
+        predictor.schema.feature("ocean_proximity").categories).index("INLAND"))
+    rng = np.random.default_rng(rows)
+    for pool in (validation, inland):
+        window = raw[rng.choice(pool, rows)]
+        report = drift(predictor.reference, predictor.schema, window,
+                       predictor.predict_matrix(window))
+        assert report["rows"] == rows < report["min_rows"]
+        assert report["drifted"] == [] and not report["prediction"]["drifted"]
+        assert all(f["psi"] is not None for f in report["features"])
+    assert max(f["psi"] for f in report["features"]) > 0.1  # the figures still show it
+
+
 @pytest.mark.parametrize("rows", [200, 2000])
 def test_a_real_shift_is_flagged_and_ranked(
         california: tuple[Predictor, np.ndarray, np.ndarray, np.ndarray], rows: int) -> None:
@@ -90,6 +112,11 @@ def test_the_service_measures_the_drift_of_what_it_served(
     houses = [{k: v for k, v in h.items() if not pd.isna(v)}
               for h in inland.sample(300, random_state=2).to_dict("records")]
     with running(session_registry.root, california_gbm.ref, database_url=url) as client:
+        assert client.post("/v2/predict", json={"instances": houses[:2]}).status_code == 200
+        first = client.get("/v1/monitoring/drift").json()  # just deployed: two estimates
+        assert first["rows"] == 2 and first["drifted"] == []
+        assert 'estimator_drift_alarm{feature="ocean_proximity"} 0.0' in client.get(
+            "/metrics").text
         assert client.post("/v2/predict", json={"instances": houses}).status_code == 200
         report = client.get("/v1/monitoring/drift?window=300").json()
         assert report["rows"] == 300 and "ocean_proximity" in report["drifted"]
@@ -97,7 +124,7 @@ def test_the_service_measures_the_drift_of_what_it_served(
         text = client.get("/metrics").text
         assert 'estimator_drift_alarm{feature="ocean_proximity"} 1.0' in text
     run = subprocess.run([sys.executable, "-m", "estimator", "monitor", "drift", "--model",
-                          california_gbm.ref, "--url", url, "--registry",
+                          california_gbm.ref, "--url", url, "--window", "300", "--registry",
                           str(session_registry.root), "--out", str(tmp_path / "report")],
                          capture_output=True, text=True, check=False, timeout=120)
     assert run.returncode == 0, run.stderr
