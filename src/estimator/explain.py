@@ -19,6 +19,7 @@ version for that (`training.npz`, read with allow_pickle=False).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,7 @@ class Explainer:
                                 for j in order[:DIFFERENCES]]}
 
     def _shown(self, j: int, value: float) -> float | int | str | None:
-        if value != value:  # NaN: a gap
+        if math.isnan(value):  # a gap
             return None
         names = self._categories[j]
         if names is not None:
