@@ -100,6 +100,13 @@ def test_predict_command(tmp_path: Path) -> None:
     assert (summary["scored"], summary["refused"]) == (2, 1)
     assert "NOX" in (tmp_path / "out.errors.csv").read_text()
 
+    src.write_text("\n".join(lines[:1] + [lines[2]] * 3) + "\n")  # nothing can be priced
+    proc = run("predict", "--model", "boston-price", "--input", str(src), "--output",
+               str(tmp_path / "out.csv"), registry=reg)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: every row was refused (3)")
+    assert (tmp_path / "out.errors.csv").read_text().count("NOX") == 3
+
 
 def test_what_a_new_user_trips_on(tmp_path: Path) -> None:
     """Output into a folder not made yet, figures with thousands separators, full names when

@@ -10,7 +10,7 @@ import typer
 
 from estimator.cli.output import out_console, print_json
 from estimator.cli.train import JsonOpt, RegistryOpt
-from estimator.errors import ConfigError
+from estimator.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from estimator.batch import BatchSummary  # pandas: imported only when a file is scored
@@ -71,6 +71,14 @@ def predict(
 
 
 def _report(summary: BatchSummary, json_: bool) -> None:
+    """The run's figures; a run that priced nothing at all fails, so that a script notices."""
+    _summarise(summary, json_)
+    if summary.refused and not summary.scored:
+        raise DataError(f"every row was refused ({summary.refused}), none was priced; see "
+                        f"{summary.errors} for the reasons.")
+
+
+def _summarise(summary: BatchSummary, json_: bool) -> None:
     if json_:
         print_json({"model": summary.model, "scored": summary.scored,
                     "refused": summary.refused, "output": str(summary.output),
