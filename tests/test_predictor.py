@@ -124,6 +124,10 @@ def test_a_house_with_gaps_is_imputed_as_in_training(california_gbm: VersionInfo
     fill = predictor.preprocessor.fill_[column]
     assert note == {"field": "total_bedrooms",
                     "message": f"missing; imputed as in training, with {fill:.6g}"}
+    quiet = predictor.rules.pack([row, gap, {**row, "ocean_proximity": "ON THE MOON"}],
+                                 warnings=False)  # what v1 and drift ask for: no warnings
+    np.testing.assert_array_equal(quiet.matrix[:2], houses.matrix[:2])
+    assert [note.kind for note in quiet.notes] == ["unseen"]
     imputed = houses.matrix.copy()
     imputed[1:, column] = fill
     np.testing.assert_allclose(predictor.predict_matrix(houses.matrix)[1:],

@@ -209,8 +209,9 @@ class HouseRules:
 
     # -- packing ----------------------------------------------------------------------------
 
-    def pack(self, houses: Sequence[Mapping[str, Any]]) -> Houses:
-        """The raw matrix of validated houses (None or absent for a gap), in one NumPy call."""
+    def pack(self, houses: Sequence[Mapping[str, Any]], *, warnings: bool = True) -> Houses:
+        """The raw matrix of validated houses (None or absent for a gap), in one NumPy call;
+        without `warnings`, for callers that show none, only unseen categories are noted."""
         rows = [list(map(house.get, self._names)) for house in houses]
         unseen: list[Note] = []
         for j, name, codes in self._categories:
@@ -219,7 +220,8 @@ class HouseRules:
                 if value is not None:
                     row[j] = self._code(codes, value, i, name, unseen)
         matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(self._names))
-        return Houses(matrix=matrix, notes=self._notes(matrix, unseen, skip={}))
+        return Houses(matrix=matrix,
+                      notes=self._notes(matrix, unseen, skip={}) if warnings else unseen)
 
     def _pack_columns(self, columns: Mapping[str, list[Any]], n: int,
                       skip: Mapping[int, Any]) -> Houses:

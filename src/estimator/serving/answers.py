@@ -68,7 +68,7 @@ class Answers:
             rows = self.types.v1_body.validate_json(body)
         except pydantic_core.ValidationError as err:
             raise self._refusal(err, v2=False) from None
-        prices = self.price(self.rules.pack(rows))
+        prices = self.price(self.rules.pack(rows, warnings=False))
         predictions = [{k: p} for k, p in zip(self._keys, prices, strict=False)]
         content = orjson.dumps({"inputData": rows, "predictions": predictions})
         logged = self._logged(rows, new_ids(len(prices)), prices, None, None) \
