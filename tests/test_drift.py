@@ -67,7 +67,7 @@ def test_a_window_too_small_to_judge_gets_figures_but_no_verdict(
         window = raw[rng.choice(pool, rows)]
         report = drift(predictor.reference, predictor.schema, window,
                        predictor.predict_matrix(window))
-        assert report["rows"] == rows < report["min_rows"]
+        assert report["rows"] == rows < report["min_rows"] and not report["judged"]
         assert report["drifted"] == [] and not report["prediction"]["drifted"]
         assert all(f["psi"] is not None for f in report["features"])
     assert max(f["psi"] for f in report["features"]) > 0.1  # the figures still show it
@@ -83,7 +83,7 @@ def test_a_real_shift_is_flagged_and_ranked(
     window = raw[np.random.default_rng(1).choice(np.flatnonzero(raw[:, ocean] == inland), rows)]
     report = drift(predictor.reference, predictor.schema, window,
                    predictor.predict_matrix(window), predictor.explainer.importance)
-    assert {"ocean_proximity", "longitude"} <= set(report["drifted"])
+    assert report["judged"] and {"ocean_proximity", "longitude"} <= set(report["drifted"])
     assert report["prediction"]["drifted"]
     scores = [f["score"] for f in report["features"]]
     assert scores == sorted(scores, reverse=True)

@@ -159,7 +159,8 @@ def drift(reference: Reference, schema: Schema, raw: FloatArray, predicted: Floa
     residuals = ({"rows": int(sold.size), **compare(
         reference.residual_shares, _bin(sold, reference.residual_edges, "numeric", 0),
         seed=98)} if reference.residual_edges else None)
-    return {"rows": int(raw.shape[0]), "threshold": THRESHOLD, "min_rows": MIN_ROWS,
-            "features": features,
+    rows = int(raw.shape[0])
+    return {"rows": rows, "threshold": THRESHOLD, "min_rows": MIN_ROWS,
+            "judged": rows >= MIN_ROWS, "features": features,
             "prediction": prediction, "residuals": residuals,
             "drifted": [f["feature"] for f in features if f["drifted"]]}

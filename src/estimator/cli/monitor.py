@@ -82,7 +82,7 @@ def drift(
                       f"{f['high'] or 0:.3f}", f"{f['importance']:.2f}" if "importance" in f
                       else "", "yes" if f["drifted"] else "")
     few = (f": too few to judge drift yet (a verdict needs {report['min_rows']})"
-           if report["rows"] < report["min_rows"] else "")
+           if not report["judged"] else "")
     out_console.print(f"{report['rows']} estimates of {predictor.name}@{predictor.version}{few}")
     show_table(table)
     out_console.print(f"report: {page} (and {data.name})")
