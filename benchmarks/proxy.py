@@ -24,6 +24,7 @@ class Proxy:
         probe.close()
         self._listener: socket.socket | None = None
         self._open: list[socket.socket] = []
+        self._lock = threading.Lock()  # a connection is either cut by stop() or never made
 
     def start(self) -> None:
         listener = socket.socket()
@@ -35,16 +36,15 @@ class Proxy:
 
     def stop(self) -> None:
         """Refuse new connections and cut the open ones, as a stopped server does."""
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-            self._listener.close()
-            self._listener = None
-        for conn in self._open:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-        self._open.clear()
+        with self._lock:
+            if self._listener is not None:
+                with contextlib.suppress(OSError):
+                    self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+                self._listener.close()
+                self._listener = None
+            for conn in self._open:
+                _cut(conn)
+            self._open.clear()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -52,8 +52,12 @@ class Proxy:
                 client, _ = listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self.target)
-            self._open += [client, upstream]
+            with self._lock:  # not cut halfway: stop() waits until both ends are known
+                if self._listener is not listener:  # stopped while this one was accepted
+                    _cut(client)
+                    return
+                upstream = socket.create_connection(self.target)
+                self._open += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
@@ -65,3 +69,9 @@ class Proxy:
         for end in (src, dst):
             with contextlib.suppress(OSError):
                 end.close()
+
+
+def _cut(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_RDWR)
+    conn.close()
